@@ -1,0 +1,41 @@
+# Two commands do all the set-up on a fresh machine: `make run` and `make test`.
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-stamp
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+export GRADIO_ANALYTICS_ENABLED := False
+export ANONYMIZED_TELEMETRY := False
+
+.PHONY: venv run ingest test check lint bench
+
+# torch is installed first and pinned: any other torch requirement pulls a multi-GB CUDA build.
+# constraints.txt pins every transitive dependency so pip never backtracks.
+$(STAMP): pyproject.toml constraints.txt
+	python3 -m venv $(VENV)
+	$(VENV)/bin/pip install -q --upgrade pip
+	$(VENV)/bin/pip install -q torch==2.13.0
+	$(VENV)/bin/pip install -q -c constraints.txt -e '.[dev]'
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+ingest: venv
+	$(VENV)/bin/interviewer ingest
+
+run: ingest
+	$(PY) app.py
+
+test: venv
+	$(PY) -m pytest -q
+
+lint: venv
+	$(VENV)/bin/ruff check interviewer tests app.py benchmarks
+	$(VENV)/bin/ruff format --check interviewer tests app.py benchmarks
+	$(VENV)/bin/mypy interviewer
+
+check: lint test
+
+bench: venv
+	$(PY) benchmarks/bench.py

@@ -1,0 +1,90 @@
+"""Retrieval evaluation: does the index find the passage a paraphrased question is about?
+
+Each JSONL line: {"id", "query", "expected_heading"?, "answer_snippet"?}; unknown fields are
+ignored. A hit is relevant when `expected_heading` occurs in its heading path or first line, or
+`answer_snippet` occurs in its text, compared after `normalize_for_match` (encoding repaired,
+`**` removed, curly quotes straightened, whitespace collapsed, case folded). BM25, dense and
+hybrid rankings come from the same retrieval run, so the three columns are comparable.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from interviewer.index import MODES, Hit, Index, Mode
+from interviewer.text import normalize_for_match
+
+TOP_K = 10
+
+
+@dataclass(frozen=True)
+class RetrievalCase:
+    id: str
+    query: str
+    expected_heading: str | None
+    answer_snippet: str | None
+
+
+def load_cases(path: Path) -> tuple[list[RetrievalCase], list[str]]:
+    """Cases, and a message for each line that could not be used (with its line number)."""
+    cases: list[RetrievalCase] = []
+    problems: list[str] = []
+    for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+            if not isinstance(row, dict):
+                raise ValueError("not a JSON object")
+            query = str(row.get("query") or "").strip()
+            heading = row.get("expected_heading") or None
+            snippet = row.get("answer_snippet") or None
+            if not query:
+                raise ValueError("missing 'query'")
+            if not heading and not snippet:
+                raise ValueError("needs 'expected_heading' or 'answer_snippet'")
+            cases.append(RetrievalCase(str(row.get("id", f"line{lineno}")), query, heading, snippet))
+        except ValueError as exc:
+            problems.append(f"line {lineno}: {exc}")
+    return cases, problems
+
+
+def is_relevant(hit: Hit, case: RetrievalCase) -> bool:
+    if case.expected_heading:
+        expected = normalize_for_match(case.expected_heading)
+        if expected in normalize_for_match(hit.heading) or expected in normalize_for_match(hit.first_line):
+            return True
+    if case.answer_snippet:
+        if normalize_for_match(case.answer_snippet) in normalize_for_match(hit.text):
+            return True
+    return False
+
+
+def first_relevant_rank(hits: list[Hit], case: RetrievalCase) -> int | None:
+    return next((rank for rank, hit in enumerate(hits, 1) if is_relevant(hit, case)), None)
+
+
+def evaluate(index: Index, cases: list[RetrievalCase]) -> dict:
+    ranks: dict[Mode, list[int | None]] = {mode: [] for mode in MODES}
+    per_case = []
+    for case in cases:
+        results = index.search_all_modes(case.query, TOP_K)
+        row: dict = {"id": case.id, "query": case.query}
+        for mode in MODES:
+            rank = first_relevant_rank(results[mode], case)
+            ranks[mode].append(rank)
+            row[mode] = rank
+            row[f"{mode}_top"] = results[mode][0].id if results[mode] else None
+        per_case.append(row)
+    n = len(cases)
+    metrics = {}
+    for mode in MODES:
+        rs = ranks[mode]
+        metrics[mode] = {
+            "recall@1": sum(1 for r in rs if r == 1) / n if n else 0.0,
+            "recall@5": sum(1 for r in rs if r is not None and r <= 5) / n if n else 0.0,
+            "mrr": sum(1.0 / r for r in rs if r) / n if n else 0.0,
+        }
+    return {"cases": n, "top_k": TOP_K, "metrics": metrics, "per_case": per_case}

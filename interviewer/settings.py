@@ -1,0 +1,67 @@
+"""One typed settings object, read only at the entry points (CLI, app, benchmarks) and passed down.
+
+Every field can be set from the environment with the INTERVIEWER_ prefix (e.g.
+INTERVIEWER_HOME=/srv/interviewer) or from a `.env` file in the working directory. The usual
+OPENAI_API_KEY / OPENAI_BASE_URL are honoured for the OpenAI-compatible backend.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import AliasChoices, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+PROJECT_DIR = PACKAGE_DIR.parent
+BUNDLED_CORPUS_DIR = PROJECT_DIR / "corpus"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="INTERVIEWER_", env_file=".env", extra="ignore")
+
+    # Where everything the product writes lives: index, the user's own documents, sessions.
+    home: Path = Path(".interviewer")
+    corpus_dir: Path = BUNDLED_CORPUS_DIR
+
+    # Vector store: embedded Chroma on disk by default; "http" shares one Chroma server in a team.
+    chroma_mode: Literal["embedded", "http"] = "embedded"
+    chroma_host: str = "127.0.0.1"
+    chroma_port: int = 8000
+    collection: str = "interviewer_chunks"
+
+    # Documents: what ingest accepts. Anything else is refused with a message, never half-indexed.
+    allowed_suffixes: tuple[str, ...] = (".md", ".markdown", ".txt")
+    max_document_bytes: int = 2_000_000
+    max_chunk_chars: int = 900
+
+    # Retrieval
+    search_k: int = 5
+    candidate_pool: int = 50
+    rrf_k: int = 60
+
+    # Optional LLM through any OpenAI-compatible endpoint.
+    openai_api_key: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("INTERVIEWER_OPENAI_API_KEY", "OPENAI_API_KEY")
+    )
+    openai_base_url: str | None = Field(
+        default=None, validation_alias=AliasChoices("INTERVIEWER_OPENAI_BASE_URL", "OPENAI_BASE_URL")
+    )
+
+    # Web app: loopback only unless deliberately exposed.
+    server_name: str = Field(
+        default="127.0.0.1", validation_alias=AliasChoices("INTERVIEWER_SERVER_NAME", "GRADIO_SERVER_NAME")
+    )
+    server_port: int = Field(
+        default=7860, validation_alias=AliasChoices("INTERVIEWER_SERVER_PORT", "GRADIO_SERVER_PORT")
+    )
+
+    @property
+    def index_dir(self) -> Path:
+        return self.home / "index"
+
+    @property
+    def documents_dir(self) -> Path:
+        """The user's own documents, copied here by `ingest` so the index can always be rebuilt."""
+        return self.home / "documents"

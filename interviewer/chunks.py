@@ -166,9 +166,7 @@ def classify(path: tuple[str, ...], text: str, is_answer: bool) -> str:
     return "guidance"
 
 
-def chunk_document(
-    doc: Document, track: str, answer_paths: set[tuple[str, ...]], max_chars: int = 900
-) -> list[Chunk]:
+def chunk_document(doc: Document, track: str, answer_paths: set[tuple[str, ...]], max_chars: int = 900) -> list[Chunk]:
     chunks: list[Chunk] = []
     first = doc.sections[0] if doc.sections else None
     doc_title = first.title if first is not None and first.level == 1 else ""

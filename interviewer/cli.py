@@ -35,19 +35,27 @@ def ingest(
     """Index the bundled corpus and your documents; only added or changed documents are embedded."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from interviewer.corpus import add_user_document
+    from interviewer.corpus import add_user_document, check_user_document
     from interviewer.documents import DocumentError
     from interviewer.index import Index
 
     settings = _settings()
-    failed = False
+    # All or nothing: if any named document is refused, nothing is added and the index is untouched.
+    refused = []
     for path in paths or []:
         try:
-            add_user_document(path, settings)
-            console.print(f"added [bold]{escape(path.name)}[/bold] to your documents")
+            check_user_document(path, settings)
         except DocumentError as exc:
-            failed = True
-            err.print(f"[red]refused:[/red] {escape(str(exc))}")
+            refused.append(str(exc))
+    if refused:
+        for message in refused:
+            err.print(f"[red]refused:[/red] {escape(message)}")
+        err.print("Nothing was added; the index is unchanged.")
+        raise typer.Exit(1)
+    for path in paths or []:
+        add_user_document(path, settings)
+        console.print(f"added [bold]{escape(path.name)}[/bold] to your documents")
+    failed = False
     index = Index(settings)
     with Progress(
         TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=err
@@ -74,7 +82,9 @@ def ingest(
 def search(
     text: Annotated[str, typer.Argument(help="What to look for.")],
     k: Annotated[int, typer.Option("-k", help="Number of hits.")] = 5,
-    kind: Annotated[str | None, typer.Option(help="question, model_answer, rubric, feedback_example, star_story, guidance")] = None,
+    kind: Annotated[
+        str | None, typer.Option(help="question, model_answer, rubric, feedback_example, star_story, guidance")
+    ] = None,
     source: Annotated[str | None, typer.Option(help="Only this document (file name).")] = None,
     track: Annotated[str | None, typer.Option(help="Only this track.")] = None,
     mode: Annotated[str, typer.Option(help="hybrid, bm25 or dense")] = "hybrid",

@@ -53,9 +53,7 @@ def document_files(settings: Settings) -> list[DocumentFile]:
     for path in sorted(settings.corpus_dir.iterdir()) if settings.corpus_dir.is_dir() else []:
         if path.suffix.lower() in settings.allowed_suffixes and path.is_file():
             info = meta.get(path.name, {})
-            files.append(
-                DocumentFile(path.name, path, info.get("track", "corpus"), tuple(info.get("levels", [])))
-            )
+            files.append(DocumentFile(path.name, path, info.get("track", "corpus"), tuple(info.get("levels", []))))
     user_dir = settings.documents_dir
     for path in sorted(user_dir.iterdir()) if user_dir.is_dir() else []:
         if path.is_file():
@@ -106,14 +104,18 @@ def question_bank(settings: Settings, track: str | None = None) -> tuple[list[Qu
     return questions, problems
 
 
+def check_user_document(path: Path, settings: Settings) -> ParsedDocument:
+    """Parse a user's document completely; raises DocumentError saying why it cannot be used."""
+    return parse_file(DocumentFile(USER_PREFIX + path.name, path, USER_TRACK, ()), settings)
+
+
 def add_user_document(path: Path, settings: Settings) -> DocumentFile:
     """Validate a user's document completely, then copy it into the documents folder.
 
     Nothing is copied unless the document parses into chunks, so a refused file never reaches the
     index. Re-adding a file with the same name replaces the earlier version.
     """
-    file = DocumentFile(USER_PREFIX + path.name, path, USER_TRACK, ())
-    parse_file(file, settings)  # raises DocumentError with a clear message
+    file = check_user_document(path, settings).file
     settings.documents_dir.mkdir(parents=True, exist_ok=True)
     target = settings.documents_dir / path.name
     if path.resolve() != target.resolve():

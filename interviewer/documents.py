@@ -220,15 +220,21 @@ def parse_sections(text: str, default_title: str) -> list[Section]:
         if event.kind == "admonition_start":
             while stack[-1].pseudo and len(stack) > 1:
                 stack.pop()
+            if not event.has_body:
+                # A title-only admonition works like a heading: it ends the previous one.
+                while stack[-1].admonition and len(stack) > 1:
+                    stack.pop()
             level = stack[-1].level + 1
             push(Section(_clean_title(event.text), (), level, event.line, admonition=event.admonition))
             continue
         if event.kind == "admonition_end":
             # An admonition with its own indented body closes when the body ends, unless it is a
-            # chapter (level <= 2), where the unindented content after it still belongs to it.
+            # chapter (level <= 2) whose unindented content follows; then that content belongs to it.
             owner = next((s for s in reversed(stack) if s.admonition and s.line == event.line), None)
             if owner is not None:
-                keep_open = owner.level <= 2 or not event.has_body
+                upcoming = next((e for e in events[idx + 1 :] if e.kind != "line" or e.text.strip()), None)
+                followed_by_admonition = upcoming is not None and upcoming.kind == "admonition_start"
+                keep_open = (owner.level <= 2 or not event.has_body) and not followed_by_admonition
                 while stack[-1] is not owner:
                     stack.pop()
                 if not keep_open:

@@ -115,8 +115,10 @@ def extract_questions(doc: Document, track: str, levels: list[str] | None = None
         if is_question_section(section):
             origin = "bold_prompt" if section.pseudo else "heading"
             add(clean_question_text(section.title), section, origin, section.path, _probe_in(section.lines))
-        elif not section.pseudo and not section.body.strip() and any(
-            c.pseudo and len(c.path) == len(section.path) + 1 and has_star_content(c.body) for c in children
+        elif (
+            not section.pseudo
+            and not section.body.strip()
+            and any(c.pseudo and len(c.path) == len(section.path) + 1 and has_star_content(c.body) for c in children)
         ):
             # A topic heading over STAR stories ("Flagging delays well in advance") is a prompt.
             add(clean_question_text(section.title), section, "star_topic", section.path, None)

@@ -56,10 +56,7 @@ def is_relevant(hit: Hit, case: RetrievalCase) -> bool:
         expected = normalize_for_match(case.expected_heading)
         if expected in normalize_for_match(hit.heading) or expected in normalize_for_match(hit.first_line):
             return True
-    if case.answer_snippet:
-        if normalize_for_match(case.answer_snippet) in normalize_for_match(hit.text):
-            return True
-    return False
+    return bool(case.answer_snippet and normalize_for_match(case.answer_snippet) in normalize_for_match(hit.text))
 
 
 def first_relevant_rank(hits: list[Hit], case: RetrievalCase) -> int | None:

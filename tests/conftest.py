@@ -1,0 +1,37 @@
+"""Shared fixtures. The real MiniLM model loads once per session; indexes live in temp dirs."""
+
+from __future__ import annotations
+
+import os
+
+# Before anything imports transformers/chromadb/gradio: no hub, no telemetry, no analytics.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+
+from pathlib import Path
+
+import pytest
+
+from interviewer.settings import BUNDLED_CORPUS_DIR, Settings
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def tmp_settings(tmp_path: Path) -> Settings:
+    """Settings with a private home, reading the bundled corpus."""
+    return Settings(home=tmp_path / "home")
+
+
+@pytest.fixture(scope="session")
+def corpus_index(tmp_path_factory: pytest.TempPathFactory):
+    """The bundled corpus ingested once per session into a temporary embedded Chroma."""
+    from interviewer.index import Index
+
+    settings = Settings(home=tmp_path_factory.mktemp("corpus-index"), corpus_dir=BUNDLED_CORPUS_DIR)
+    index = Index(settings)
+    report = index.sync()
+    assert report.chunks_embedded > 0
+    return index

@@ -1,0 +1,48 @@
+from pathlib import Path
+
+from interviewer.evals.retrieval import RetrievalCase, evaluate, is_relevant, load_cases
+from interviewer.index import Hit, Index
+
+
+def hit(heading: str, text: str) -> Hit:
+    return Hit(id="d#x:0", source="d", track="t", kind="guidance", heading=heading, text=text, score=1.0)
+
+
+def test_relevance_matching_rules():
+    case = RetrievalCase("1", "q", "Hiring Bar", None)
+    assert is_relevant(hit('Prep > **"Hiring  bar"**', "..."), case)
+    assert is_relevant(hit("Prep", "**Hiring bar** first line\nmore"), case)  # first line counts
+    assert not is_relevant(hit("Prep", "intro\nHiring bar in a later line"), case)
+    snippet = RetrievalCase("2", "q", None, "it’s the wrong  tool")
+    assert is_relevant(hit("h", "If it takes >10 mins, Itâ€™s the **wrong tool**."), snippet)
+    assert not is_relevant(hit("h", "the right tool"), snippet)
+
+
+def test_load_cases_reports_bad_lines_and_ignores_unknown_fields(tmp_path: Path):
+    f = tmp_path / "dev.jsonl"
+    f.write_text(
+        '{"id": "a", "query": "q1", "expected_heading": "H", "extra": 1}\n'
+        "not json\n"
+        '{"id": "b", "query": "q2"}\n'
+        "\n"
+        '{"id": "c", "query": "q3", "answer_snippet": "s"}\n'
+    )
+    cases, problems = load_cases(f)
+    assert [c.id for c in cases] == ["a", "c"]
+    assert len(problems) == 2 and problems[0].startswith("line 2") and problems[1].startswith("line 3")
+
+
+def test_evaluate_reports_all_three_retrievers(corpus_index: Index):
+    cases = [
+        RetrievalCase(
+            "1", "How do you cope with a team member who keeps missing expectations?", "underperforming", None
+        ),
+        RetrievalCase("2", "zzzz qqqq", "no such heading anywhere", None),
+    ]
+    result = evaluate(corpus_index, cases)
+    assert result["cases"] == 2
+    for mode in ("bm25", "dense", "hybrid"):
+        m = result["metrics"][mode]
+        assert 0.0 <= m["recall@1"] <= m["recall@5"] <= 0.5  # the nonsense query is never found
+    assert result["metrics"]["hybrid"]["recall@5"] == 0.5
+    assert result["per_case"][1]["hybrid"] is None

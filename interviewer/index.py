@@ -257,20 +257,23 @@ class Index:
         allowed = None
         if any(filters.values()):
             allowed = [_matches(m, filters) for m in bm25.metas]
-        bm25_ranked = [bm25.ids[i] for i, _ in bm25.search(query, pool, allowed)] if modes != ("dense",) else []
-        dense_ranked = self._dense(query, pool, filters) if modes != ("bm25",) else []
+        bm25_scored = [(bm25.ids[i], s) for i, s in bm25.search(query, pool, allowed)] if modes != ("dense",) else []
+        dense_scored = self._dense(query, pool, filters) if modes != ("bm25",) else []
 
         by_id = {i: (t, m) for i, t, m in zip(bm25.ids, bm25.texts, bm25.metas, strict=True)}
-        rank_b = {cid: r for r, cid in enumerate(bm25_ranked, 1)}
-        rank_d = {cid: r for r, cid in enumerate(dense_ranked, 1)}
-        rrf = self.settings.rrf_k
+        rank_b = {cid: r for r, (cid, _) in enumerate(bm25_scored, 1)}
+        rank_d = {cid: r for r, (cid, _) in enumerate(dense_scored, 1)}
+        # Relative score fusion: each retriever's scores min-max normalised over its candidates, then
+        # weighted. Unlike rank fusion it keeps a retriever's confidence: a clear dense winner that
+        # BM25 never saw is not pushed below chunks both retrievers found mediocre.
+        weight = self.settings.dense_weight
         fused: dict[str, float] = {}
-        for ranks in (rank_b, rank_d):
-            for cid, r in ranks.items():
-                fused[cid] = fused.get(cid, 0.0) + 1.0 / (rrf + r)
+        for scored, w in ((dense_scored, weight), (bm25_scored, 1.0 - weight)):
+            for cid, norm in _min_max(scored):
+                fused[cid] = fused.get(cid, 0.0) + w * norm
         orders: dict[Mode, list[tuple[str, float]]] = {
-            "bm25": [(cid, 1.0 / (rrf + r)) for cid, r in rank_b.items()],
-            "dense": [(cid, 1.0 / (rrf + r)) for cid, r in rank_d.items()],
+            "bm25": bm25_scored,
+            "dense": dense_scored,
             "hybrid": sorted(fused.items(), key=lambda kv: (-kv[1], kv[0])),
         }
         out: dict[Mode, list[Hit]] = {}
@@ -281,7 +284,8 @@ class Index:
             ]
         return out
 
-    def _dense(self, query: str, n: int, filters: dict[str, Any]) -> list[str]:
+    def _dense(self, query: str, n: int, filters: dict[str, Any]) -> list[tuple[str, float]]:
+        """(chunk id, cosine similarity), best first."""
         from interviewer.embeddings import embed_one
 
         collection = self.chunks
@@ -296,7 +300,7 @@ class Index:
         got = collection.query(
             query_embeddings=[embed_one(query)], n_results=min(n, total), where=where, include=["distances"]
         )
-        return list(got["ids"][0])
+        return [(cid, 1.0 - float(d)) for cid, d in zip(got["ids"][0], got["distances"][0], strict=True)]
 
     def get_chunks(self, ids: list[str]) -> dict[str, Hit]:
         bm25 = self._bm25_index()
@@ -320,6 +324,14 @@ def _hit(cid: str, indexed_text: str, meta: dict[str, Any], **scores: Any) -> Hi
         text=body,
         **{k: (round(v, 6) if k == "score" else v) for k, v in scores.items()},
     )
+
+
+def _min_max(scored: list[tuple[str, float]]) -> list[tuple[str, float]]:
+    if not scored:
+        return []
+    values = [s for _, s in scored]
+    low, span = min(values), max(values) - min(values)
+    return [(cid, (s - low) / span if span > 0 else 1.0) for cid, s in scored]
 
 
 def _matches(meta: dict[str, Any], filters: dict[str, Any]) -> bool:

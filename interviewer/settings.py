@@ -39,7 +39,7 @@ class Settings(BaseSettings):
     # Retrieval
     search_k: int = 5
     candidate_pool: int = 50
-    rrf_k: int = 60
+    dense_weight: float = 0.5  # hybrid = w * dense + (1 - w) * BM25, each min-max normalised
 
     # Optional LLM through any OpenAI-compatible endpoint.
     openai_api_key: SecretStr | None = Field(

@@ -41,7 +41,11 @@ class Settings(BaseSettings):
     candidate_pool: int = 50
     dense_weight: float = 0.5  # hybrid = w * dense + (1 - w) * BM25, each min-max normalised
 
-    # Optional LLM through any OpenAI-compatible endpoint.
+    # Optional LLM through any OpenAI-compatible endpoint: "offline" (no LLM) or "openai:<model>".
+    backend: str = "offline"
+    llm_timeout: float = 60.0
+    llm_max_retries: int = 2  # retried with exponential backoff; Retry-After is honoured
+    llm_max_tokens: int = 1500
     openai_api_key: SecretStr | None = Field(
         default=None, validation_alias=AliasChoices("INTERVIEWER_OPENAI_API_KEY", "OPENAI_API_KEY")
     )

@@ -9,7 +9,7 @@ export TRANSFORMERS_OFFLINE := 1
 export GRADIO_ANALYTICS_ENABLED := False
 export ANONYMIZED_TELEMETRY := False
 
-.PHONY: venv run ingest test check lint bench
+.PHONY: venv run ingest test check lint bench chromium
 
 # torch is installed first and pinned: any other torch requirement pulls a multi-GB CUDA build.
 # constraints.txt pins every transitive dependency so pip never backtracks.
@@ -28,7 +28,11 @@ ingest: venv
 run: ingest
 	$(PY) app.py
 
-test: venv
+# The browser test drives Debian's Chromium (never a downloaded browser); installed here when missing.
+chromium:
+	@command -v chromium >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get update -qq && apt-get install -y -qq chromium >/dev/null; } || echo "chromium missing: install Debian's chromium package for the browser test"
+
+test: venv chromium
 	$(PY) -m pytest -q
 
 lint: venv

@@ -101,6 +101,8 @@ class Index:
     def __init__(self, settings: Settings):
         self.settings = settings
         self._client: Any = None
+        self._collection: Any = None  # handles are cached: get_or_create costs a round trip per call
+        self._manifest_handle: Any = None
         self._bm25: _Bm25 | None = None
         self._lock = threading.Lock()
 
@@ -124,13 +126,19 @@ class Index:
 
     @property
     def chunks(self) -> Any:
-        return self.client.get_or_create_collection(
-            self.settings.collection, embedding_function=None, configuration={"hnsw": {"space": "cosine"}}
-        )
+        if self._collection is None:
+            self._collection = self.client.get_or_create_collection(
+                self.settings.collection, embedding_function=None, configuration={"hnsw": {"space": "cosine"}}
+            )
+        return self._collection
 
     @property
     def _manifest_collection(self) -> Any:
-        return self.client.get_or_create_collection(f"{self.settings.collection}_manifest", embedding_function=None)
+        if self._manifest_handle is None:
+            self._manifest_handle = self.client.get_or_create_collection(
+                f"{self.settings.collection}_manifest", embedding_function=None
+            )
+        return self._manifest_handle
 
     def manifest(self) -> dict[str, dict[str, Any]]:
         got = self._manifest_collection.get(include=["metadatas"])
@@ -289,7 +297,7 @@ class Index:
         from interviewer.embeddings import embed_one
 
         collection = self.chunks
-        total = collection.count()
+        total = len(self._bm25_index().ids)  # the same store, counted once per change, not per query
         if total == 0:
             return []
         clauses = []

@@ -1,0 +1,242 @@
+"""Guards: the answer is untrusted data, and some answers cannot be graded on their content.
+
+Nothing in an answer is ever followed. An answer that talks to the grader (instructions, role
+tokens, fake delimiters, fake grader JSON, demanded decisions, hidden unicode) is flagged, and the
+offending text is cut out before any signal is measured, so an appended attack can only be
+flagged and capped, never raise a grade. The kept text is a list of spans of the original answer,
+so every quote taken from it is still a verbatim part of what the candidate wrote.
+
+The other guards measure the form of the answer: too short to judge, a list of rubric terms
+rather than an account, or not in English (the panel runs in English).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from interviewer.grading.segments import Span, sentence_spans, words
+
+# --- injection ------------------------------------------------------------------------------------
+
+HIDDEN_CHARS = re.compile("[\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff\U000e0000-\U000e007f]")
+_ROLE_BLOCK = re.compile(r"<\|im_start\|>.*?(?:<\|im_end\|>|$)", re.DOTALL | re.IGNORECASE)
+_ROLE_TOKEN = re.compile(r"<\|[a-z_]{2,20}\|>|\[/?INST\]|<</?SYS>>|</?s>", re.IGNORECASE)
+# A tag or marker that claims the answer has ended: whatever follows is not the candidate's answer.
+_FAKE_END = re.compile(
+    r"</\s*(?:answer|response|candidate(?:_answer)?|user|input|transcript)\s*>"
+    r"|\[/\s*(?:answer|response)\s*\]|(?:^|\n)\s*[-=#*]*\s*end of (?:the )?(?:answer|response|transcript)\b",
+    re.IGNORECASE,
+)
+_GRADER_JSON = re.compile(
+    r"\{[^{}]*[\"']?(?:decision|score|grade|rating|label|verdict|confidence|hire)[\"']?\s*:[^{}]*\}", re.IGNORECASE
+)
+_AUDIENCE = (
+    r"(?:ai|a\.i\.|llm|model|language model|grader|grading|evaluator|assessor|scorer|reviewer bot|assistant"
+    r"|system|automated \w+|chatbot|gpt)"
+)
+INJECTION_PATTERNS: dict[str, re.Pattern[str]] = {
+    "role line": re.compile(r"^[ \t>*#]*(?:system|assistant|developer|user)\s*:", re.IGNORECASE | re.MULTILINE),
+    "ignore instructions": re.compile(
+        r"\b(?:ignore|disregard|forget|override)\b[^.\n]{0,40}\b(?:instructions?|prompts?|rules|rubric|guidelines|messages?)\b",
+        re.IGNORECASE,
+    ),
+    "addresses the grader": re.compile(
+        rf"\b(?:to|for|dear|attention|note (?:to|for)|hey|hi|hello)\s*:?\s+(?:the |any |an? )?{_AUDIENCE}\b"
+        rf"|\byou are (?:now |an? |the )+{_AUDIENCE}\b|\bas an? {_AUDIENCE}\b",
+        re.IGNORECASE,
+    ),
+    "demands a decision": re.compile(
+        r"\b(?:strong hire|lean hire|lean no hire)\b"
+        r"|\b(?:grade|rate|score|mark|evaluate|assess|label|classify)\s+(?:this|the|my)\s+(?:answer|response|candidate)\b"
+        r"|\b(?:grade|rate|score)\s+this\b"
+        r"|\b(?:grade|score|rating|decision)\s*[:=]\s*\d",
+        re.IGNORECASE,
+    ),
+    "hides from the output": re.compile(
+        r"\b(?:do not|don't|never)\s+(?:mention|reveal|disclose|penalize|penalise|deduct)\b", re.IGNORECASE
+    ),
+    "override": re.compile(
+        r"\b(?:evaluation|grading|system|admin|developer)\s+(?:override|mode|instruction)\b", re.IGNORECASE
+    ),
+    "fake grader json": _GRADER_JSON,
+}
+
+
+MIN_FRAGMENT_WORDS = 3
+
+
+@dataclass(frozen=True)
+class Injection:
+    kept: list[Span]  # the parts of the answer that are measured and may be quoted
+    findings: list[tuple[str, str]]  # (pattern name, the offending text)
+
+    @property
+    def found(self) -> bool:
+        return bool(self.findings)
+
+
+def _paragraphs(text: str, start: int, end: int) -> list[tuple[int, int]]:
+    pieces: list[tuple[int, int]] = []
+    cursor = start
+    for match in re.finditer(r"\n\s*\n", text[start:end]):
+        pieces.append((cursor, start + match.start()))
+        cursor = start + match.end()
+    pieces.append((cursor, end))
+    return [(a, b) for a, b in pieces if text[a:b].strip()]
+
+
+def _bracket_groups(text: str) -> list[tuple[int, int]]:
+    return [(m.start(), m.end()) for m in re.finditer(r"\[[^\[\]]{0,600}\]|\([^()]{0,600}\)", text)]
+
+
+def find_injection(answer: str) -> Injection:
+    """Flag text addressed to the grader and cut it out; the rest is the answer to measure."""
+    findings: list[tuple[str, str]] = []
+    removed = [False] * len(answer)
+
+    def remove(start: int, end: int) -> None:
+        for i in range(start, end):
+            removed[i] = True
+
+    # Hidden characters are flagged and left out of what is measured (signals drop them), but they
+    # do not split the text: a zero-width space inside a word must not cut the word in two.
+    hidden = HIDDEN_CHARS.findall(answer)
+    if hidden:
+        findings.append(("hidden unicode", "".join(f"U+{ord(c):04X} " for c in dict.fromkeys(hidden)).strip()))
+    end_marker = _FAKE_END.search(answer)
+    if end_marker:
+        findings.append(("fake delimiter", end_marker.group(0).strip()))
+        remove(end_marker.start(), len(answer))
+    for pattern in (_ROLE_BLOCK, _ROLE_TOKEN, _GRADER_JSON):
+        for match in pattern.finditer(answer):
+            findings.append(("role tokens" if pattern is not _GRADER_JSON else "fake grader json", match.group(0)))
+            remove(match.start(), match.end())
+
+    # Instructions in brackets go with their brackets; a fake role line ("SYSTEM: ...") with the rest
+    # of its paragraph; anything else with its sentence. Only the attack goes: the candidate's own
+    # sentences around it stay, so an appended attack leaves exactly the original answer to measure.
+    hits: list[tuple[int, int, str]] = []
+    for name, pattern in INJECTION_PATTERNS.items():
+        for match in pattern.finditer(answer):
+            if not all(removed[match.start() : match.end()]):
+                hits.append((match.start(), match.end(), name))
+    paragraphs = _paragraphs(answer, 0, len(answer))
+    for start, end, name in hits:
+        findings.append((name, answer[start:end].strip()))
+        group = next(((a, b) for a, b in _bracket_groups(answer) if a <= start and end <= b), None)
+        if group:
+            remove(*group)
+            continue
+        p_start, p_end = next(((a, b) for a, b in paragraphs if a <= start < b), (start, end))
+        if name == "role line":
+            remove(start, p_end)
+            continue
+        for sentence in sentence_spans(answer[p_start:p_end]):
+            s_start, s_end = p_start + sentence.start, p_start + sentence.end
+            if s_start < end and start < s_end:
+                remove(s_start, s_end)
+    kept: list[Span] = []
+    run: int | None = None  # start of the current run of kept characters
+    for i, gone in enumerate([*removed, True]):
+        if not gone and run is None:
+            run = i
+        elif gone and run is not None:
+            for p_start, p_end in _paragraphs(answer, run, i):
+                kept.extend(_trimmed(answer, p_start, p_end))
+            run = None
+    if any(removed):
+        # Left-overs of a cut-out attack ("P.S.", a stray label) are not part of the answer.
+        kept = [span for span in kept if len(words(span.text)) >= MIN_FRAGMENT_WORDS]
+    return Injection(kept=kept, findings=list(dict.fromkeys(findings)))
+
+
+def _trimmed(text: str, start: int, end: int) -> list[Span]:
+    while start < end and (text[start].isspace() or HIDDEN_CHARS.match(text[start])):
+        start += 1
+    while end > start and (text[end - 1].isspace() or HIDDEN_CHARS.match(text[end - 1])):
+        end -= 1
+    return [Span(start, end, text[start:end])] if end > start and words(text[start:end]) else []
+
+
+# --- form -------------------------------------------------------------------------------------------
+
+MIN_WORDS = 25
+
+# Frequent English function words that are not also frequent words of other languages' text
+# ("a", "in", "no", "so", "die" are left out); English prose runs at 35-50% of these.
+_STOPWORD_TEXT = (
+    "the and to of is it that we i for on with was were be this are as at by our my they he she you "
+    "but from had have has not or which when what their there been would will can could about after "
+    "before then than them because into out up just only also more some any every each how did do"
+)
+ENGLISH_STOPWORDS = frozenset(_STOPWORD_TEXT.split())
+_PRONOUN = re.compile(r"\b(?:i|we|my|our|me|us|i'd|i've|i'm|we'd|we've)\b", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class Form:
+    words: int
+    sentences: int
+    ascii_letter_share: float
+    english_stopword_share: float
+    fragment_share: float  # share of words in comma/period-separated fragments of <= 4 words
+    pronoun_rate: float  # first-person pronouns per word: people tell what they did
+    known_word_share: float  # share of words the English MiniLM vocabulary holds whole
+
+    @property
+    def too_short(self) -> bool:
+        # Under MIN_WORDS words, or a one-liner; a long single run-on sentence is not a one-liner.
+        return self.words < MIN_WORDS or (self.sentences <= 1 and self.words < 2 * MIN_WORDS)
+
+    @property
+    def non_english(self) -> bool:
+        # Either another script, or Latin-script text with almost no English function words AND
+        # many words the English vocabulary does not know (a keyword list fails only the first).
+        if self.words < 8:
+            return False  # too little text to tell
+        return self.ascii_letter_share < 0.8 or (self.english_stopword_share < 0.15 and self.known_word_share < 0.6)
+
+
+def known_word_share(text: str) -> float:
+    """Share of words that the embedding model's English WordPiece vocabulary holds as one piece."""
+    from interviewer.embeddings import get_model
+
+    tokens = re.findall(r"[^\W\d_]+", text)
+    if not tokens:
+        return 1.0
+    tokenizer = get_model().tokenizer
+    pieces = tokenizer(tokens, add_special_tokens=False)["input_ids"]
+    return sum(1 for p in pieces if len(p) == 1) / len(tokens)
+
+
+def measure_form(text: str, known_words: float = 1.0) -> Form:
+    tokens = [w.lower() for w in words(text)]
+    letters = [c for c in text if c.isalpha()]
+    ascii_letters = sum(1 for c in letters if c.isascii())
+    items = [item for item in re.split(r"[,.;:\n•/]|\band\b", text) if words(item)]
+    fragment_words = sum(len(words(item)) for item in items if len(words(item)) <= 4 and not _PRONOUN.search(item))
+    n = max(1, len(tokens))
+    return Form(
+        words=len(tokens),
+        sentences=len(sentence_spans(text)),
+        ascii_letter_share=ascii_letters / max(1, len(letters)),
+        english_stopword_share=sum(1 for t in tokens if t in ENGLISH_STOPWORDS) / n,
+        fragment_share=fragment_words / n,
+        pronoun_rate=len(_PRONOUN.findall(text)) / n,
+        known_word_share=known_words,
+    )
+
+
+# A keyword list: most of the words sit in short fragments with no one doing anything, and the
+# fragments are dense with rubric terms.
+KEYWORD_FRAGMENT_SHARE = 0.5
+KEYWORD_TERM_RATE = 0.12  # distinct rubric terms per word
+
+
+def is_keyword_list(form: Form, distinct_terms: int) -> bool:
+    return (
+        form.words >= 8
+        and form.fragment_share >= KEYWORD_FRAGMENT_SHARE
+        and distinct_terms / max(1, form.words) >= KEYWORD_TERM_RATE
+    )

@@ -1,0 +1,100 @@
+"""Cutting text into the units the grader measures: answer sentences and model-answer key points.
+
+Answer sentences keep their offsets into the answer, so every quote the grader shows is a verbatim
+slice of what the candidate wrote. Key points come from model-answer chunks, which are Markdown:
+bullets, numbered steps, bold labels, tables, quotes and "Say this" blocks are reduced to plain
+sentences, and lines that only label what follows ("**Week 1–2**", "**Question:** ...") are dropped.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from interviewer.text import collapse_whitespace, repair_text
+
+# A sentence ends at . ! ? (plus closing quotes/brackets) followed by space and anything but a
+# lower-case Latin letter (a capital, a digit, a currency sign, another script); or at a line
+# break. Common abbreviations do not end a sentence.
+_BOUNDARY = re.compile(r"""(?<=[.!?])["'”’)\]]*\s+(?=["'“‘(\[]?(?:[^\W_a-z]|[$£€]))|\n+""")
+_ABBREVIATIONS = re.compile(r"\b(?:e\.g|i\.e|vs|etc|approx|incl|Mr|Ms|Dr)\.$", re.IGNORECASE)
+_WORD = re.compile(r"[A-Za-z0-9\u00C0-\u024F\u0370-\u03FF\u0400-\u04FF\u0900-\u097F']+")
+
+
+@dataclass(frozen=True)
+class Span:
+    start: int
+    end: int
+    text: str  # exactly answer[start:end]
+
+
+def words(text: str) -> list[str]:
+    return _WORD.findall(text)
+
+
+def sentence_spans(text: str) -> list[Span]:
+    """Sentences of `text` as verbatim spans, stripped of surrounding whitespace, none empty."""
+    spans: list[Span] = []
+    start = 0
+    for match in _BOUNDARY.finditer(text):
+        piece = text[start : match.start()]
+        if match.group(0).strip() == "" and "\n" not in match.group(0) and _ABBREVIATIONS.search(piece.rstrip()):
+            continue  # "e.g. Spark" is not two sentences
+        _add(spans, text, start, match.start())
+        start = match.end()
+    _add(spans, text, start, len(text))
+    return spans
+
+
+def _add(spans: list[Span], text: str, start: int, end: int) -> None:
+    while start < end and text[start].isspace():
+        start += 1
+    while end > start and text[end - 1].isspace():
+        end -= 1
+    if end > start and words(text[start:end]):
+        spans.append(Span(start, end, text[start:end]))
+
+
+# --- model answers -> key points ----------------------------------------------------------------
+
+_BOLD = re.compile(r"\*\*|__|`")
+_LIST_MARK = re.compile(r"^\s*(?:[-*+]\s+|>\s*|\d+[.)]\s+)")
+_BOLD_TITLE = re.compile(r"^\*\*[^*]+\*\*:?$")  # a whole line in bold is a title, not a point
+_LABEL_ONLY = re.compile(r"^[^.!?]{0,40}:\s*$")
+_QUESTION_LABEL = re.compile(r"^\s*(?:question|answer|say this|key quote)\s*:?\s*", re.IGNORECASE)
+_STAR_LABEL = re.compile(r"^(?:situation|task|actions?|results?|context|outcome)\s*:\s*", re.IGNORECASE)
+_TABLE_RULE = re.compile(r"^\s*\|?\s*:?-{2,}")
+MIN_POINT_WORDS = 4
+
+
+def key_points(markdown: str) -> list[str]:
+    """The model answer's key points: its sentences and list items, as plain text, in order."""
+    points: list[str] = []
+    in_code = False
+    for raw in repair_text(markdown).splitlines():
+        line = raw.strip()
+        if line.startswith(("```", "~~~")):
+            in_code = not in_code  # code and templates in fences are examples, not points
+            continue
+        if in_code or not line or _TABLE_RULE.match(line):
+            continue
+        if line.startswith("|"):
+            cells = [cell.strip() for cell in line.strip("|").split("|") if cell.strip()]
+            # A row of short cells (a header, a metrics grid) says nothing on its own.
+            if not cells or sum(len(words(c)) for c in cells) / len(cells) < 3:
+                continue
+            line = "; ".join(cells)
+        line = _LIST_MARK.sub("", line)
+        if re.match(r"^\*\*question:?\*\*", line, re.IGNORECASE) or _BOLD_TITLE.match(line):
+            continue  # the question itself, and titles, are not points of the answer
+        line = _BOLD.sub("", line).strip()
+        line = _QUESTION_LABEL.sub("", line)
+        line = _STAR_LABEL.sub("", line)
+        line = line.strip().strip('"“”').strip()
+        if not line or _LABEL_ONLY.match(line):
+            continue
+        for span in sentence_spans(line):
+            point = collapse_whitespace(span.text).strip('"“” ')
+            if len(words(point)) >= MIN_POINT_WORDS:
+                points.append(point)
+    return list(dict.fromkeys(points))

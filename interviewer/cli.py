@@ -172,3 +172,209 @@ def eval_retrieval(
 
 def main() -> None:
     app()
+
+
+def _read_answer(prompt_console: Console) -> str | None:
+    """Lines until a blank line (or EOF). None at EOF with nothing typed."""
+    import sys
+
+    lines: list[str] = []
+    while True:
+        line = sys.stdin.readline()
+        if not line:
+            return "\n".join(lines) if lines else None
+        if not line.strip():
+            if lines:
+                return "\n".join(lines)
+            continue
+        lines.append(line.rstrip("\n"))
+        if line.strip().lower() in ("/end", "/skip", "/repeat", "/clarify") and len(lines) == 1:
+            return line.strip()
+
+
+@app.command()
+def practice(
+    track: Annotated[str, typer.Option(help="mixed, or a track from `interviewer questions`.")] = "mixed",
+    level: Annotated[str, typer.Option(help="EM, Senior EM, Director or Associate Director.")] = "Senior EM",
+    n_questions: Annotated[int, typer.Option("--questions", min=1, max=10, help="How many questions.")] = 3,
+    follow_ups: Annotated[int, typer.Option("--follow-ups", min=0, max=3, help="Follow-ups per question.")] = 1,
+    seed: Annotated[int, typer.Option(help="Seed for a reproducible question order.")] = 0,
+    backend: Annotated[str | None, typer.Option(help="offline or openai:<model> (default from settings).")] = None,
+    resume: Annotated[str | None, typer.Option(help="Resume the session with this id.")] = None,
+) -> None:
+    """A mock interview in the terminal. An answer ends at a blank line; /skip, /repeat, /clarify, /end."""
+    from interviewer.assemble import build_interviewer
+    from interviewer.debrief import render as render_debrief
+    from interviewer.grading.render import render_markdown
+    from interviewer.index import Index
+    from interviewer.interview import InterviewError
+    from interviewer.session import SessionConfig
+
+    settings = _settings()
+    index = Index(settings)
+    if index.count() == 0:
+        index.sync()
+    interviewer = build_interviewer(settings, index, backend)
+    if resume:
+        state = interviewer.resume(resume)
+    else:
+        config = SessionConfig(
+            track=track,
+            level=level,
+            questions=n_questions,
+            follow_ups=follow_ups,
+            seed=seed,
+            backend=backend or settings.backend,
+        )
+        try:
+            state = interviewer.start(config)
+        except InterviewError as exc:
+            err.print(f"[red]{escape(str(exc))}[/red]")
+            raise typer.Exit(1) from None
+    console.print(f"Session [bold]{state.id}[/bold]. End an answer with a blank line; /skip /repeat /clarify /end.")
+    shown = 0
+    while True:
+        for turn in state.transcript[shown:]:
+            if turn.role == "interviewer":
+                console.print(f"\n[bold cyan]Interviewer:[/bold cyan] {escape(turn.text)}")
+        shown = len(state.transcript)
+        if state.ended:
+            break
+        console.print("[dim]Your answer:[/dim]")
+        text = _read_answer(console)
+        if text is None:
+            text = "/end"
+        before = [e.grade is not None for e in state.exchanges]
+        try:
+            state = interviewer.submit(state, text)
+        except InterviewError as exc:
+            err.print(f"[yellow]{escape(str(exc))}[/yellow]")
+            continue
+        for was, ex in zip(before, state.exchanges, strict=True):
+            if ex.grade is not None and not was:
+                console.print(f"\n[bold]Feedback:[/bold] {ex.grade.decision}")
+                console.print(escape(render_markdown(ex.grade)), markup=False, highlight=False)
+                for note in ex.notes:
+                    console.print(f"[yellow]note:[/yellow] {escape(note)}")
+    if state.debrief:
+        console.print(escape(render_debrief(state.debrief)), markup=False, highlight=False)
+        print(f"Decision: {state.debrief['decision']}")
+    console.print(f"Transcript: interviewer sessions --export {state.id}")
+
+
+@app.command()
+def sessions(
+    export: Annotated[str | None, typer.Option(help="Print this session's transcript.")] = None,
+    fmt: Annotated[str, typer.Option("--format", help="md or json (with --export).")] = "md",
+) -> None:
+    """Past sessions with their decisions, and per-axis progress over time."""
+    from datetime import UTC, datetime
+
+    from interviewer.assemble import session_log
+    from interviewer.grading.rubric import rubric
+    from interviewer.session import replay
+    from interviewer.transcript import to_json, to_markdown
+
+    settings = _settings()
+    log = session_log(settings)
+    if export:
+        state = replay(export, log.read(export))
+        print(to_json(state) if fmt == "json" else to_markdown(state))
+        return
+    rows = []
+    for session_id in log.ids():
+        try:
+            rows.append(replay(session_id, log.read(session_id)))
+        except (ValueError, KeyError):
+            continue
+    if not rows:
+        console.print("No sessions yet: run `interviewer practice` or `make run`.")
+        return
+    table = Table("session", "started", "track", "level", "answered", "decision")
+    for s in rows:
+        started = datetime.fromtimestamp(s.started_at, UTC).strftime("%Y-%m-%d %H:%M")
+        decision = s.debrief["decision"] if s.debrief else "(in progress)"
+        table.add_row(s.id, started, s.config.track, s.config.level, f"{len(s.graded)}/{len(s.exchanges)}", decision)
+    console.print(table)
+    axis_names = [a.name for a in rubric().axes]
+    progress = Table("started", *axis_names, title="Per-axis progress (average score per session)")
+    for s in sorted(rows, key=lambda r: r.started_at):
+        if not s.debrief:
+            continue
+        axes = s.debrief["per_axis"]
+        started = datetime.fromtimestamp(s.started_at, UTC).strftime("%Y-%m-%d %H:%M")
+        progress.add_row(started, *[("–" if axes.get(a) is None else f"{axes[a]:.1f}") for a in axis_names])
+    console.print(progress)
+
+
+@app.command()
+def grade(
+    question: Annotated[str, typer.Option(help="The interview question (text from the question bank, or your own).")],
+    answer_file: Annotated[Path, typer.Option(help="A text file with the answer to grade ('-' reads stdin).")],
+    engine: Annotated[str, typer.Option(help="offline or openai:<model>.")] = "offline",
+    as_json: Annotated[bool, typer.Option("--json", help="Print the typed grade as JSON.")] = False,
+) -> None:
+    """Grade one answer against the rubric and print the feedback (or the typed grade)."""
+    import sys
+
+    from interviewer.assemble import make_grader
+    from interviewer.grading.render import render_markdown
+    from interviewer.index import Index
+    from interviewer.llm import build_chat_model
+    from interviewer.questions import Question
+
+    if str(answer_file) == "-":
+        text = sys.stdin.read()
+    else:
+        try:
+            raw = answer_file.read_bytes()
+        except OSError as exc:
+            err.print(f"[red]cannot read {escape(str(answer_file))}: {escape(exc.strerror or str(exc))}[/red]")
+            raise typer.Exit(1) from None
+        if b"\x00" in raw:
+            err.print(f"[red]{escape(answer_file.name)} looks like a binary file, not an answer[/red]")
+            raise typer.Exit(1)
+        text = raw.decode("utf-8", errors="replace")
+    if not text.strip():
+        err.print("[red]the answer is empty[/red]")
+        raise typer.Exit(1)
+    settings = _settings()
+    try:
+        model = build_chat_model(engine, settings)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
+    index = Index(settings)
+    if index.count() == 0:
+        index.sync()
+    stub = Question(id="cli", text=question, source="", section="", track="", origin="cli")
+    result, notes = make_grader(index, model)(stub, text)
+    for note in notes:
+        err.print(f"[yellow]note:[/yellow] {escape(note)}")
+    if as_json:
+        print(result.model_dump_json(indent=1))
+    else:
+        print(render_markdown(result))
+
+
+@eval_app.command("calibrate")
+def eval_calibrate(
+    file: Annotated[Path, typer.Argument(help="Labelled JSONL (id, question, answer, label, kind).")] = Path(
+        "evals/grader_dev.jsonl"
+    ),
+    folds: Annotated[int, typer.Option(help="Cross-validation folds (grouped by question).")] = 5,
+    seed: Annotated[int, typer.Option(help="Fold assignment seed.")] = 0,
+) -> None:
+    """Refit the offline decision rule on labelled answers; prints cross-validated agreement."""
+    from interviewer.grading import calibrate
+    from interviewer.index import Index
+
+    settings = _settings()
+    index = Index(settings)
+    if index.count() == 0:
+        index.sync()
+    report = calibrate(file, index, folds=folds, seed=seed)
+    print(json.dumps(report, indent=1, default=str))
+
+
+if __name__ == "__main__":
+    main()

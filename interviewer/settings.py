@@ -61,6 +61,10 @@ class Settings(BaseSettings):
         default=7860, validation_alias=AliasChoices("INTERVIEWER_SERVER_PORT", "GRADIO_SERVER_PORT")
     )
 
+    # Optional login, for when the app listens beyond loopback.
+    auth_username: str | None = None
+    auth_password: SecretStr | None = None
+
     @property
     def index_dir(self) -> Path:
         return self.home / "index"

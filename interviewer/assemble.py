@@ -1,0 +1,39 @@
+"""Builds the product's parts from settings, once, at an entry point (CLI, app, benchmarks).
+
+The chat model is chosen by its backend id; the grader is the offline engine, or the LLM engine
+with the offline engine as its visible fallback. Nothing below this module reads settings itself.
+"""
+
+from __future__ import annotations
+
+from interviewer.corpus import question_bank
+from interviewer.grading.grade import Grade
+from interviewer.grading.offline import grade_answer
+from interviewer.index import Index
+from interviewer.interview import Grader, Interviewer
+from interviewer.llm import ChatModel, build_chat_model
+from interviewer.questions import Question
+from interviewer.session_log import SessionLog
+from interviewer.settings import Settings
+
+
+def make_grader(index: Index, model: ChatModel | None) -> Grader:
+    def grade(question: Question, answer: str) -> tuple[Grade, list[str]]:
+        if model is None:
+            return grade_answer(question.text, answer, index), []
+        from interviewer.grading.llm_engine import grade_with_llm
+
+        result = grade_with_llm(question.text, answer, index, model)
+        return result.grade, result.notes
+
+    return grade
+
+
+def session_log(settings: Settings) -> SessionLog:
+    return SessionLog(settings.home / "sessions")
+
+
+def build_interviewer(settings: Settings, index: Index, backend: str | None = None) -> Interviewer:
+    model = build_chat_model(backend or settings.backend, settings)
+    bank, _ = question_bank(settings)
+    return Interviewer(bank, make_grader(index, model), session_log(settings), model)

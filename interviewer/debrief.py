@@ -1,0 +1,110 @@
+"""The end-of-interview debrief, written in the corpus's calibrated feedback format.
+
+Decision, Scope fit, Summary, Evidence, Strengths, Risks/Concerns, Recommendation, built only from
+the per-question grades (their quotes and citations), so every line of the debrief points at
+something the candidate said or a passage the grader retrieved. A skipped question counts as
+No Hire for that question: no evidence is not good evidence.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+from typing import Any
+
+from interviewer.grading.rubric import DECISIONS, rubric
+from interviewer.session import SessionState
+
+
+def overall_decision(indexes: list[int]) -> str:
+    """Mean of per-question decision indexes, rounded half down (a tie never rounds up)."""
+    if not indexes:
+        return DECISIONS[0]
+    mean = sum(indexes) / len(indexes)
+    return DECISIONS[max(0, min(len(DECISIONS) - 1, math.ceil(mean - 0.5)))]
+
+
+def compose(state: SessionState) -> dict[str, Any]:
+    graded = [e for e in state.exchanges if e.grade is not None]
+    skipped = [e for e in state.exchanges if e.skipped]
+    unanswered = [e for e in state.exchanges if not e.finished]
+    indexes = [e.grade.decision_index for e in graded if e.grade] + [0] * len(skipped)
+    decision = overall_decision(indexes)
+
+    per_axis: dict[str, float | None] = {}
+    for axis in rubric().axes:
+        scores = [a.score for e in graded if e.grade for a in e.grade.axes if a.axis == axis.id and a.score]
+        per_axis[axis.name] = round(sum(scores) / len(scores), 2) if scores else None
+
+    evidence, strengths, risks = [], [], []
+    for n, e in enumerate(state.exchanges, 1):
+        if e.grade is None:
+            continue
+        for quote in e.grade.quotes[:2]:
+            evidence.append(f'Q{n}: "{quote}"')
+        strengths += [f"Q{n}: {p.text}" for p in e.grade.strengths[:2]]
+        risks += [f"Q{n}: {p.text}" for p in e.grade.risks[:2]]
+    weakest = sorted((v, k) for k, v in per_axis.items() if v is not None)
+    no_evidence = [k for k, v in per_axis.items() if v is None]
+    if no_evidence:
+        risks.append("No evidence across the interview on: " + ", ".join(no_evidence))
+    if skipped:
+        risks.append(f"Skipped {len(skipped)} question(s); each counts as No Hire for that question")
+
+    lines = [f"{len(graded)} of {len(state.exchanges)} questions answered and graded"]
+    if state.ended_early:
+        lines.append(f"ended early with {len(unanswered)} question(s) not reached")
+    if weakest:
+        lines.append(f"weakest axis: {weakest[0][1]} ({weakest[0][0]}/5)")
+    recommendation = _recommendation(decision, weakest, no_evidence)
+    return {
+        "decision": decision,
+        "scope_fit": f"{state.config.level} ({state.config.track} track)",
+        "summary": "; ".join(lines) + ".",
+        "evidence": evidence,
+        "strengths": strengths,
+        "risks": risks,
+        "recommendation": recommendation,
+        "per_axis": per_axis,
+        "per_question": [
+            {
+                "question": e.question.text,
+                "decision": e.grade.decision if e.grade else ("skipped" if e.skipped else "not reached"),
+            }
+            for e in state.exchanges
+        ],
+    }
+
+
+def _recommendation(decision: str, weakest: list[tuple[float, str]], no_evidence: list[str]) -> str:
+    focus = [name for _, name in weakest[:2]] + no_evidence[:2]
+    practice = f" Practise answers that show {', '.join(focus)} with numbers and permanent changes." if focus else ""
+    if decision in ("Strong Hire", "Hire"):
+        return f"At the bar for this level on this sample.{practice}"
+    return f"Below the bar on this sample.{practice}"
+
+
+def render(debrief: dict[str, Any]) -> str:
+    """Markdown; the candidate's words and question texts are HTML-escaped (they are untrusted)."""
+    debrief = {
+        **debrief,
+        "evidence": [html.escape(e) for e in debrief["evidence"]],
+        "strengths": [html.escape(e) for e in debrief["strengths"]],
+        "risks": [html.escape(e) for e in debrief["risks"]],
+        "per_question": [{**q, "question": html.escape(q["question"])} for q in debrief["per_question"]],
+    }
+    axes = "\n".join(
+        f"| {name} | {'not enough evidence' if v is None else f'{v}/5'} |" for name, v in debrief["per_axis"].items()
+    )
+    per_q = "\n".join(f"{n}. {q['question']} — **{q['decision']}**" for n, q in enumerate(debrief["per_question"], 1))
+
+    def bullets(items: list[str]) -> str:
+        return "\n".join(f"- {i}" for i in items) or "- (none)"
+
+    return (
+        f"## Debrief\n\n- **Decision**: {debrief['decision']}\n- **Scope Fit**: {debrief['scope_fit']}\n\n"
+        f"**Summary**\n\n{debrief['summary']}\n\n**Per question**\n\n{per_q}\n\n"
+        f"| Axis | Average |\n|---|---|\n{axes}\n\n**Evidence**\n\n{bullets(debrief['evidence'])}\n\n"
+        f"**Strengths**\n\n{bullets(debrief['strengths'])}\n\n**Risks/Concerns**\n\n{bullets(debrief['risks'])}\n\n"
+        f"**Recommendation**\n\n{debrief['recommendation']}\n"
+    )

@@ -1,0 +1,177 @@
+"""Runs interviews: decides which events happen, appends them to the log, returns the new state.
+
+Everything impure is here: grading, writing follow-ups (offline templates or the LLM), and the
+durable log. The order of operations is what keeps a candidate's words safe: an answer is appended
+to the log before anything else happens, so a crash or an LLM failure afterwards loses nothing.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Any
+
+from interviewer.debrief import compose
+from interviewer.followups import Gap, choose_offline
+from interviewer.grading.grade import Grade
+from interviewer.llm import ChatModel, LLMError
+from interviewer.prompts import render_prompt
+from interviewer.questions import Question
+from interviewer.session import SessionConfig, SessionState, apply, new_state, plan_questions, replay
+from interviewer.session_log import SessionLog
+
+Grader = Callable[[Question, str], tuple[Grade, list[str]]]  # (grade, notes such as "LLM fell back")
+
+COMMANDS = {"/skip": "skip", "/repeat": "repeat", "/clarify": "clarify", "/end": "end"}
+MAX_ANSWER_CHARS = 20_000
+
+
+class InterviewError(ValueError):
+    """A request that cannot be acted on; the message says what to do instead."""
+
+
+class Interviewer:
+    def __init__(self, bank: list[Question], grader: Grader, log: SessionLog, model: ChatModel | None = None):
+        self.bank = bank
+        self.grader = grader
+        self.log = log
+        self.model = model
+
+    # --- lifecycle ---------------------------------------------------------------------------
+
+    def start(self, config: SessionConfig) -> SessionState:
+        plan = plan_questions(self.bank, config)
+        if not plan:
+            raise InterviewError(f"no questions for track {config.track!r}; pick another track")
+        session_id = self.log.new_id()
+        first = self.log.append(
+            session_id,
+            {"type": "started", "config": config.model_dump(), "plan": [q.model_dump() for q in plan]},
+        )
+        state = new_state(session_id, first)
+        return self._emit(state, {"type": "asked", "index": 0, "kind": "question", "text": _ask(plan[0], 1, len(plan))})
+
+    def resume(self, session_id: str) -> SessionState:
+        return replay(session_id, self.log.read(session_id))
+
+    def submit(self, state: SessionState, text: str) -> SessionState:
+        """One thing the candidate typed: an answer, or /skip, /repeat, /clarify, /end."""
+        if state.ended:
+            raise InterviewError("this interview has ended; start a new one")
+        command = COMMANDS.get(text.strip().lower())
+        if command == "end":
+            return self._finish(state, early=True)
+        ex = state.exchange
+        assert ex is not None  # not ended means there is a current exchange
+        if command == "skip":
+            state = self._emit(state, {"type": "skipped", "index": state.current})
+            return self._advance(state)
+        if command == "repeat":
+            last = next(t.text for t in reversed(state.transcript) if t.role == "interviewer" and t.kind != "note")
+            return self._emit(state, {"type": "asked", "index": state.current, "kind": "repeat", "text": last})
+        if command == "clarify":
+            return self._emit(
+                state, {"type": "asked", "index": state.current, "kind": "clarify", "text": _clarify(ex.question)}
+            )
+        if not text.strip():
+            raise InterviewError("empty answer: type your answer, or /skip, /repeat, /clarify, /end")
+        if len(text) > MAX_ANSWER_CHARS:
+            raise InterviewError(
+                f"that answer is {len(text):,} characters; the limit is {MAX_ANSWER_CHARS:,}. "
+                "Shorten it (a panel answer is a few minutes of speech); your text is still in the box."
+            )
+        # The answer is durable before any grading or LLM call can fail.
+        state = self._emit(state, {"type": "answered", "index": state.current, "text": text})
+        ex = state.exchange
+        assert ex is not None
+        if len(ex.follow_ups) < state.config.follow_ups:
+            follow_up = self._follow_up(state)
+            if follow_up is not None:
+                text_, gap = follow_up
+                return self._emit(
+                    state,
+                    {"type": "asked", "index": state.current, "kind": "follow_up", "text": text_, "target": gap.target},
+                )
+        grade, notes = self.grader(ex.question, ex.combined_answer)
+        state = self._emit(
+            state, {"type": "graded", "index": state.current, "grade": grade.model_dump(), "notes": notes}
+        )
+        return self._advance(state)
+
+    # --- steps -------------------------------------------------------------------------------
+
+    def _emit(self, state: SessionState, event: dict[str, Any]) -> SessionState:
+        return apply(state, self.log.append(state.id, event))
+
+    def _advance(self, state: SessionState) -> SessionState:
+        nxt = state.current + 1
+        state = self._emit(state, {"type": "advanced", "to": nxt})
+        if nxt >= len(state.exchanges):
+            return self._finish(state, early=False)
+        question = state.exchanges[nxt].question
+        return self._emit(
+            state,
+            {"type": "asked", "index": nxt, "kind": "question", "text": _ask(question, nxt + 1, len(state.exchanges))},
+        )
+
+    def _finish(self, state: SessionState, early: bool) -> SessionState:
+        state = self._emit(state, {"type": "ended", "early": early})
+        return self._emit(state, {"type": "debrief", "debrief": compose(state)})
+
+    def _follow_up(self, state: SessionState) -> tuple[str, Gap] | None:
+        ex = state.exchange
+        assert ex is not None
+        interim, _ = self.grader(ex.question, ex.combined_answer)
+        chosen = choose_offline(ex.question, interim, ex.follow_ups)
+        if chosen is None or self.model is None:
+            return chosen
+        gap = chosen[1]
+        try:
+            written = self.model.complete(
+                [
+                    ("system", render_prompt("follow_up_system.md.j2")),
+                    (
+                        "user",
+                        render_prompt(
+                            "follow_up.md.j2",
+                            question=ex.question.text,
+                            answer=ex.combined_answer[-6000:],
+                            gap=gap.reason,
+                            quote=gap.quote,
+                            asked=ex.follow_ups,
+                        ),
+                    ),
+                ],
+                max_tokens=200,
+            )
+        except LLMError:
+            return chosen  # the offline follow-up is always there to fall back on
+        written = " ".join(written.split())
+        if (
+            10 <= len(written) <= 400
+            and written.endswith("?")
+            and not re.search(r"(?i)\b(score|grade|hire)\b", written)
+        ):
+            return written, gap
+        return chosen
+
+
+def _ask(question: Question, n: int, total: int) -> str:
+    """Bank entries that are topics rather than questions ("Underperformers") are asked as questions."""
+    text = question.text
+    asking = text.rstrip().endswith("?") or re.match(r"(?i)^(describe|explain|tell|walk|design|give|share)", text)
+    if not asking and len(text.split()) <= 6:
+        text = f"Let's talk about {text[:1].lower() + text[1:]}. How do you approach it? Use a real example."
+    elif not asking:
+        text = f"Tell me about a time that shows this: {text}."
+    return f"Question {n} of {total}: {text}"
+
+
+def _clarify(question: Question) -> str:
+    probing = f" The panel is probing: {question.probing}." if question.probing else ""
+    section = question.section.split(" > ")[-2] if " > " in question.section else question.section
+    return (
+        f"This question comes from “{section}”.{probing} A strong answer takes one real example: the situation "
+        "and its scale, what you owned, what you did, the measurable result, and what changed permanently. "
+        "Name the trade-offs on scale, reliability, cost, ownership and evolution."
+    )

@@ -1,0 +1,171 @@
+"""The interview session as a pure state machine: events in, state out.
+
+State is never mutated in place by the outside world: `apply(state, event)` folds one logged event
+into a new state, and `replay(events)` rebuilds a session from its log. Everything impure (grading,
+writing follow-ups, appending to disk) lives in `interview.py`, which decides which events happen.
+
+Flow: started → asked(question) → answered → [asked(follow_up) → answered]* → graded → next
+question … → ended → debrief. Candidates may skip, ask for a repeat or a clarification, or end early.
+"""
+
+from __future__ import annotations
+
+import random
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from interviewer.grading.grade import Grade
+from interviewer.questions import Question
+from interviewer.text import normalize_for_match
+
+LEVELS = ("EM", "Senior EM", "Director", "Associate Director")
+MIXED = "mixed"
+
+AskKind = Literal["question", "follow_up", "repeat", "clarify", "note"]
+
+
+class SessionConfig(BaseModel):
+    track: str = MIXED
+    level: str = "Senior EM"
+    questions: int = Field(default=3, ge=1, le=10)
+    follow_ups: int = Field(default=1, ge=0, le=3)
+    seed: int = 0
+    backend: str = "offline"
+
+
+class Turn(BaseModel):
+    role: Literal["interviewer", "candidate"]
+    kind: str  # question | follow_up | repeat | clarify | note | answer | skip
+    text: str
+    question: int  # index of the exchange it belongs to
+    target: str | None = None  # for follow-ups: what gap it probes (axis, STAR element, key point…)
+
+
+class Exchange(BaseModel):
+    """One planned question and everything that happened around it."""
+
+    question: Question
+    answers: list[str] = Field(default_factory=list)
+    follow_ups: list[str] = Field(default_factory=list)
+    grade: Grade | None = None
+    skipped: bool = False
+    notes: list[str] = Field(default_factory=list)  # e.g. "the LLM failed, graded offline"
+
+    @property
+    def combined_answer(self) -> str:
+        return "\n\n".join(a for a in self.answers if a.strip())
+
+    @property
+    def finished(self) -> bool:
+        return self.skipped or self.grade is not None
+
+
+class SessionState(BaseModel):
+    id: str
+    config: SessionConfig
+    started_at: float
+    exchanges: list[Exchange]
+    current: int = 0
+    transcript: list[Turn] = Field(default_factory=list)
+    ended: bool = False
+    ended_early: bool = False
+    debrief: dict[str, Any] | None = None
+
+    @property
+    def exchange(self) -> Exchange | None:
+        return self.exchanges[self.current] if self.current < len(self.exchanges) else None
+
+    @property
+    def awaiting_answer(self) -> bool:
+        ex = self.exchange
+        return not self.ended and ex is not None and not ex.finished and len(ex.answers) <= len(ex.follow_ups)
+
+    @property
+    def graded(self) -> list[Exchange]:
+        return [e for e in self.exchanges if e.grade is not None]
+
+
+def plan_questions(bank: list[Question], config: SessionConfig) -> list[Question]:
+    """Seeded, level-matched, never-repeating questions; `mixed` rotates across tracks."""
+    pool = [q for q in bank if config.track == MIXED or q.track == config.track]
+    leveled = [q for q in pool if config.level in q.levels]
+    if len(leveled) >= config.questions:
+        pool = leveled
+    rng = random.Random(config.seed)
+    # Questions with a model answer first: their grades can cite what a strong answer covers.
+    ordered = sorted(pool, key=lambda q: q.id)
+    rng.shuffle(ordered)
+    ordered.sort(key=lambda q: not q.has_model_answer)
+    if config.track == MIXED:
+        by_track: dict[str, list[Question]] = {}
+        for q in ordered:
+            by_track.setdefault(q.track, []).append(q)
+        tracks = sorted(by_track)
+        rng.shuffle(tracks)
+        ordered = [q for group in _round_robin([by_track[t] for t in tracks]) for q in group]
+    chosen: list[Question] = []
+    seen: set[str] = set()
+    for q in ordered:
+        key = normalize_for_match(q.text)
+        if key not in seen:
+            seen.add(key)
+            chosen.append(q)
+        if len(chosen) == config.questions:
+            break
+    return chosen
+
+
+def _round_robin(groups: list[list[Question]]) -> list[list[Question]]:
+    out = []
+    for i in range(max((len(g) for g in groups), default=0)):
+        out.append([g[i] for g in groups if i < len(g)])
+    return out
+
+
+def new_state(session_id: str, event: dict[str, Any]) -> SessionState:
+    config = SessionConfig.model_validate(event["config"])
+    plan = [Question.model_validate(q) for q in event["plan"]]
+    return SessionState(
+        id=session_id, config=config, started_at=event.get("at", 0.0), exchanges=[Exchange(question=q) for q in plan]
+    )
+
+
+def apply(state: SessionState, event: dict[str, Any]) -> SessionState:
+    """Fold one event into a new state (the input state is not modified)."""
+    state = state.model_copy(deep=True)
+    kind = event["type"]
+    index = event.get("index", state.current)
+    ex = state.exchanges[index] if 0 <= index < len(state.exchanges) else None
+    if kind == "asked" and ex is not None:
+        if event["kind"] == "follow_up":
+            ex.follow_ups.append(event["text"])
+        state.transcript.append(
+            Turn(role="interviewer", kind=event["kind"], text=event["text"], question=index, target=event.get("target"))
+        )
+    elif kind == "answered" and ex is not None:
+        ex.answers.append(event["text"])
+        state.transcript.append(Turn(role="candidate", kind="answer", text=event["text"], question=index))
+    elif kind == "graded" and ex is not None:
+        ex.grade = Grade.model_validate(event["grade"])
+        ex.notes.extend(event.get("notes", []))
+    elif kind == "skipped" and ex is not None:
+        ex.skipped = True
+        state.transcript.append(Turn(role="candidate", kind="skip", text="(skipped)", question=index))
+    elif kind == "advanced":
+        state.current = event["to"]
+    elif kind == "ended":
+        state.ended = True
+        state.ended_early = event.get("early", False)
+    elif kind == "debrief":
+        state.debrief = event["debrief"]
+    return state
+
+
+def replay(session_id: str, events: list[dict[str, Any]]) -> SessionState:
+    if not events or events[0].get("type") != "started":
+        raise ValueError(f"session {session_id} has no start event")
+    state = new_state(session_id, events[0])
+    for event in events[1:]:
+        state = apply(state, event)
+    return state

@@ -1,0 +1,81 @@
+"""`interviewer practice` from a pipe, and a kill -9 mid-interview followed by a resume."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from interviewer.index import Index
+from tests.test_session import FOLLOW_UP_ANSWER, STRONG
+
+
+def env_for(home: Path) -> dict[str, str]:
+    return {**os.environ, "INTERVIEWER_HOME": str(home), "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+
+
+def cli() -> list[str]:
+    return [sys.executable, "-m", "interviewer.cli"]
+
+
+def test_scripted_practice_prints_the_decision(corpus_index: Index):
+    home = corpus_index.settings.home
+    script = f"{STRONG}\n\n{FOLLOW_UP_ANSWER}\n\n/skip\n"
+    out = subprocess.run(
+        [*cli(), "practice", "--track", "leadership", "--questions", "2", "--follow-ups", "1"],
+        input=script,
+        capture_output=True,
+        text=True,
+        env=env_for(home),
+        timeout=300,
+    )
+    assert out.returncode == 0, out.stderr
+    assert "Question 1 of 2" in out.stdout and "Follow-up" not in out.stderr
+    last = [line for line in out.stdout.splitlines() if line.startswith("Decision: ")]
+    assert len(last) == 1 and last[0].split(": ", 1)[1] in (
+        "Strong Hire",
+        "Hire",
+        "Lean Hire",
+        "Lean No Hire",
+        "No Hire",
+    )
+
+
+def test_kill_9_mid_interview_then_resume_keeps_every_answer(corpus_index: Index):
+    home = corpus_index.settings.home
+    proc = subprocess.Popen(
+        [*cli(), "practice", "--track", "star-pillars", "--questions", "3", "--follow-ups", "1"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        env=env_for(home),
+    )
+    assert proc.stdin and proc.stdout
+    proc.stdin.write(f"{STRONG}\n\n")
+    proc.stdin.flush()
+    session_id = ""
+    deadline = time.time() + 120
+    lines = []
+    while time.time() < deadline:
+        line = proc.stdout.readline()
+        lines.append(line)
+        if line.startswith("Session "):
+            session_id = line.split()[1].rstrip(".")
+        if "Interviewer:" in line and len([x for x in lines if "Interviewer:" in x]) >= 2:
+            break  # the follow-up was asked, so the first answer is in the log
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=10)
+    assert session_id
+    exported = subprocess.run(
+        [*cli(), "sessions", "--export", session_id, "--format", "json"],
+        capture_output=True,
+        text=True,
+        env=env_for(home),
+        timeout=120,
+    )
+    assert exported.returncode == 0, exported.stderr
+    assert STRONG in exported.stdout

@@ -1,0 +1,309 @@
+"""The Gradio practice app. Handlers are plain functions and generators over an `Interviewer`.
+
+Each browser session keeps only its session id in `gr.State`; all interview state lives in that
+session's event log, so two users never share mutable state and a restarted server resumes any
+session by id. Everything a candidate or a document wrote is HTML-escaped before it is shown.
+"""
+
+from __future__ import annotations
+
+import html
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+
+from interviewer.corpus import add_user_document, check_user_document
+from interviewer.debrief import render as render_debrief
+from interviewer.documents import DocumentError
+from interviewer.grading.grade import Grade
+from interviewer.grading.rubric import rubric
+from interviewer.index import Index
+from interviewer.interview import Interviewer, InterviewError
+from interviewer.session import LEVELS, MIXED, SessionConfig, SessionState, replay
+from interviewer.settings import Settings
+from interviewer.transcript import to_json, to_markdown
+
+Chat = list[dict[str, str]]
+STREAM_STEP_WORDS = 4
+
+
+def esc(text: str) -> str:
+    return html.escape(text, quote=False)
+
+
+def chat_messages(state: SessionState) -> Chat:
+    out: Chat = []
+    for turn in state.transcript:
+        if turn.role == "interviewer":
+            label = {"follow_up": "Follow-up: ", "clarify": "", "repeat": ""}.get(turn.kind, "")
+            out.append({"role": "assistant", "content": esc(label + turn.text)})
+        else:
+            out.append({"role": "user", "content": esc(turn.text)})
+    return out
+
+
+def axis_bars(grade: Grade) -> str:
+    rows = []
+    for axis in grade.axes:
+        if axis.score is None:
+            bar = '<span class="na">not enough evidence</span>'
+        else:
+            bar = f'<span class="bar" style="width:{axis.score * 20}%">{axis.score}/5</span>'
+        rows.append(f"<tr><td>{esc(axis.name)}</td><td class='track'>{bar}</td></tr>")
+    return f"<table class='axes'>{''.join(rows)}</table>"
+
+
+def feedback_html(grade: Grade, index: Index, question: str, notes: list[str]) -> str:
+    """The per-answer feedback panel: decision, axis chart, STAR, evidence, missed points with sources."""
+    star = "".join(
+        f"<li class='{'yes' if c.present else 'no'}'>{esc(c.name)}: {'present' if c.present else 'missing'}</li>"
+        for c in grade.star
+    )
+    quotes = "".join(f"<li>“{esc(q)}”</li>" for q in grade.quotes[:6]) or "<li>(no quotable evidence)</li>"
+    flags = f"<p class='flags'>Flags: {esc(', '.join(grade.flags))}</p>" if grade.flags else ""
+    caps = "".join(f"<li>{esc(c)}</li>" for c in grade.caps)
+    passages = index.get_chunks([p.chunk_id for p in grade.missed_points])
+    missed = []
+    for point in grade.missed_points[:6]:
+        hit = passages.get(point.chunk_id)
+        source = (
+            f"<details><summary>cited passage: {esc(hit.heading)}</summary><pre>{esc(hit.text)}</pre>"
+            f"<code>{esc(hit.id)}</code></details>"
+            if hit
+            else ""
+        )
+        missed.append(f"<li>{esc(point.text)}{source}</li>")
+    strengths = "".join(f"<li>{esc(p.text)}</li>" for p in grade.strengths) or "<li>(none)</li>"
+    risks = "".join(f"<li>{esc(p.text)}</li>" for p in grade.risks) or "<li>(none)</li>"
+    note_html = "".join(f"<p class='note'>Note: {esc(n)}</p>" for n in notes)
+    return (
+        f"<div class='feedback'><h3>Decision: {esc(grade.decision)}</h3>"
+        f"<p class='q'>{esc(question)}</p><p>{esc(grade.summary)}</p>{flags}{note_html}"
+        f"{'<ul class=caps>' + caps + '</ul>' if caps else ''}"
+        f"<h4>Per-axis scores</h4>{axis_bars(grade)}"
+        f"<h4>STAR</h4><ul class='star'>{star}</ul>"
+        f"<h4>Your words (evidence)</h4><ul>{quotes}</ul>"
+        f"<h4>Strengths</h4><ul>{strengths}</ul><h4>Risks / concerns</h4><ul>{risks}</ul>"
+        f"<h4>Missed key points of the model answer</h4><ul>{''.join(missed) or '<li>(none)</li>'}</ul>"
+        f"<p class='engine'>Graded by: {esc(grade.engine)}</p></div>"
+    )
+
+
+CSS = """
+.axes td { padding: 2px 8px; } .axes .track { width: 260px; }
+.axes .bar { display: inline-block; background: #4f7cff; color: white; border-radius: 3px; padding: 0 4px; }
+.axes .na { color: #888; font-style: italic; } .feedback .note { color: #a15c00; }
+.feedback pre { white-space: pre-wrap; font-size: 12px; }
+.star .yes { color: #1a7f37; } .star .no { color: #b42318; font-weight: 600; }
+"""
+
+
+class Handlers:
+    """What the UI calls. Stateless apart from the shared read-only index and question bank."""
+
+    def __init__(self, settings: Settings, index: Index, interviewer: Interviewer):
+        self.settings = settings
+        self.index = index
+        self.interviewer = interviewer
+
+    def _state(self, session_id: str) -> SessionState:
+        return self.interviewer.resume(session_id)
+
+    def _views(self, state: SessionState) -> tuple[str, str, str | None]:
+        latest = next((e for e in reversed(state.exchanges) if e.grade is not None), None)
+        feedback = (
+            feedback_html(latest.grade, self.index, latest.question.text, latest.notes)
+            if latest is not None and latest.grade is not None
+            else "Feedback appears here after each question."
+        )
+        debrief = render_debrief(state.debrief) if state.debrief else ""
+        return feedback, debrief, self._transcript_file(state)
+
+    def _transcript_file(self, state: SessionState) -> str:
+        out = Path(tempfile.gettempdir()) / "interviewer-transcripts"
+        out.mkdir(parents=True, exist_ok=True)
+        path = out / f"{state.id}.md"
+        path.write_text(to_markdown(state), encoding="utf-8")
+        (out / f"{state.id}.json").write_text(to_json(state), encoding="utf-8")
+        return str(path)
+
+    def start(self, track: str, level: str, questions: float, follow_ups: float, seed: float) -> Iterator[tuple]:
+        config = SessionConfig(
+            track=track,
+            level=level,
+            questions=int(questions),
+            follow_ups=int(follow_ups),
+            seed=int(seed),
+            backend=self.settings.backend,
+        )
+        try:
+            state = self.interviewer.start(config)
+        except InterviewError as exc:
+            yield [], f"**{esc(str(exc))}**", "", None, "", gr.update()
+            return
+        yield from self._stream(state, previous=0, status=f"Session {state.id} started.")
+
+    def submit(self, session_id: str, text: str) -> Iterator[tuple]:
+        if not session_id:
+            yield gr.update(), "Start an interview first (Setup above).", gr.update(), gr.update(), session_id, text
+            return
+        state = self._state(session_id)
+        before = len(state.transcript)
+        try:
+            state = self.interviewer.submit(state, text)
+        except InterviewError as exc:
+            # Nothing is lost: the text stays in the box and the log is unchanged.
+            yield chat_messages(state), f"**{esc(str(exc))}**", gr.update(), gr.update(), session_id, text
+            return
+        yield from self._stream(state, previous=before, status="")
+
+    def _stream(self, state: SessionState, previous: int, status: str) -> Iterator[tuple]:
+        """Show new interviewer turns a few words at a time, then the final views."""
+        feedback, debrief, transcript = self._views(state)
+        messages = chat_messages(state)
+        new = [i for i, t in enumerate(state.transcript) if i >= previous and t.role == "interviewer"]
+        if new:
+            last = new[-1]
+            words = messages[last]["content"].split(" ")
+            for n in range(STREAM_STEP_WORDS, len(words), STREAM_STEP_WORDS):
+                partial = [*messages[:last], {"role": "assistant", "content": " ".join(words[:n])}]
+                yield partial, status or feedback, debrief, None, state.id, ""
+        yield messages, (status + "\n\n" if status else "") + feedback, debrief, transcript, state.id, ""
+
+    def resume(self, session_id: str) -> tuple:
+        try:
+            state = self._state(session_id.strip())
+        except (KeyError, ValueError):
+            return [], f"No session {esc(session_id)}.", "", None, "", ""
+        feedback, debrief, transcript = self._views(state)
+        return chat_messages(state), feedback, debrief, transcript, state.id, ""
+
+    def past_sessions(self) -> tuple[list[list[Any]], list[list[Any]]]:
+        log = self.interviewer.log
+        rows, progress = [], []
+        for session_id in log.ids():
+            try:
+                s = replay(session_id, log.read(session_id))
+            except (KeyError, ValueError):
+                continue
+            decision = s.debrief["decision"] if s.debrief else "(in progress)"
+            rows.append([s.id, s.config.track, s.config.level, f"{len(s.graded)}/{len(s.exchanges)}", decision])
+            if s.debrief:
+                axes = s.debrief["per_axis"]
+                progress.append([s.id, *[axes.get(a.name) for a in rubric().axes]])
+        return rows, progress
+
+    def upload(self, files: list[str] | None) -> str:
+        if not files:
+            return "Choose one or more .md or .txt files first."
+        paths = [Path(f) for f in files]
+        problems = []
+        for path in paths:
+            try:
+                check_user_document(path, self.settings)
+            except DocumentError as exc:
+                problems.append(str(exc))
+        if problems:
+            return "Nothing was added; the index is unchanged.\n\n" + "\n".join(f"- {esc(p)}" for p in problems)
+        for path in paths:
+            add_user_document(path, self.settings)
+        report = self.index.sync()
+        return (
+            f"Added {len(report.added)}, updated {len(report.changed)} document(s); "
+            f"embedded {report.chunks_embedded} chunks. They are searched alongside the corpus."
+        )
+
+
+def build_app(settings: Settings, index: Index, interviewer: Interviewer) -> gr.Blocks:
+    h = Handlers(settings, index, interviewer)
+    tracks = [MIXED, *sorted({q.track for q in interviewer.bank})]
+    with gr.Blocks(title="Mock interviewer — engineering leadership") as demo:
+        gr.HTML(f"<style>{CSS}</style>")
+        gr.Markdown(
+            "# Mock interviewer for engineering-leadership panels\n"
+            "Answer as you would to a panel. Each question is probed with follow-ups on what your answer "
+            "left out, then graded on the corpus's rubric (Scale, Reliability, Cost, Ownership, Evolution; STAR) "
+            "with your own words as evidence and the model answer's missed points cited."
+        )
+        session_id = gr.State("")
+        with gr.Tab("Interview"):
+            with gr.Accordion("Setup", open=True):
+                with gr.Row():
+                    track = gr.Dropdown(tracks, value=MIXED, label="Track")
+                    level = gr.Dropdown(list(LEVELS), value="Senior EM", label="Level")
+                    n_questions = gr.Slider(1, 10, value=3, step=1, label="Questions")
+                    n_follow = gr.Slider(0, 3, value=1, step=1, label="Follow-ups per question")
+                    seed = gr.Number(value=0, precision=0, label="Seed (question order)")
+                gr.Markdown(
+                    f"Backend: **{esc(settings.backend)}** (set INTERVIEWER_BACKEND=openai:&lt;model&gt; to use an LLM)"
+                )
+                start = gr.Button("Start interview", variant="primary")
+            with gr.Row():
+                with gr.Column(scale=3):
+                    chat = gr.Chatbot(label="Interview", height=460)
+                    answer = gr.Textbox(label="Your answer", lines=6, placeholder="Type your answer, then Submit.")
+                    with gr.Row():
+                        send = gr.Button("Submit answer", variant="primary")
+                        skip = gr.Button("Skip question")
+                        repeat = gr.Button("Repeat")
+                        clarify = gr.Button("Clarify")
+                        end = gr.Button("End interview", variant="stop")
+                with gr.Column(scale=2):
+                    feedback = gr.HTML("Feedback appears here after each question.", label="Feedback")
+            debrief = gr.Markdown()
+            transcript = gr.File(label="Transcript (Markdown; JSON alongside)")
+            with gr.Accordion("Resume a session", open=False):
+                resume_id = gr.Textbox(label="Session id")
+                resume_btn = gr.Button("Resume")
+        outputs = [chat, feedback, debrief, transcript, session_id, answer]
+        start.click(h.start, [track, level, n_questions, n_follow, seed], outputs, api_name="start")
+        send.click(h.submit, [session_id, answer], outputs, api_name="answer")
+        for button, command in ((skip, "/skip"), (repeat, "/repeat"), (clarify, "/clarify"), (end, "/end")):
+            button.click(
+                _command(h, command),
+                [session_id],
+                outputs,
+                api_name=command.strip("/"),
+            )
+        resume_btn.click(h.resume, [resume_id], outputs, api_name="resume")
+        with gr.Tab("Past sessions"):
+            refresh = gr.Button("Refresh")
+            sessions_table = gr.Dataframe(headers=["session", "track", "level", "answered", "decision"])
+            progress_table = gr.Dataframe(
+                headers=["session", *[a.name for a in rubric().axes]], label="Per-axis progress"
+            )
+            refresh.click(h.past_sessions, None, [sessions_table, progress_table], api_name="sessions")
+        with gr.Tab("Your documents"):
+            gr.Markdown("Add your STAR stories or a job description (.md or .txt). They are indexed beside the corpus.")
+            files = gr.File(file_count="multiple", label="Documents")
+            add = gr.Button("Add to index")
+            upload_status = gr.Markdown()
+            add.click(h.upload, [files], upload_status, api_name="upload")
+        with gr.Tab("Search the corpus"):
+            query = gr.Textbox(label="Search")
+            results = gr.Markdown()
+            query.submit(lambda q: search_markdown(index, q), query, results, api_name="search")
+    return demo
+
+
+def _command(h: Handlers, command: str):
+    def run(session_id: str) -> Iterator[tuple]:
+        yield from h.submit(session_id, command)
+
+    return run
+
+
+def search_markdown(index: Index, query: str) -> str:
+    if not query.strip():
+        return "Type something to search for."
+    hits = index.search(query[:2000], k=5)
+    return (
+        "\n\n---\n\n".join(
+            f"**{n}. {esc(h.heading)}** ({h.kind})\n\n{esc(' '.join(h.text.split())[:600])}\n\n`{h.id}`"
+            for n, h in enumerate(hits, 1)
+        )
+        or "No hits."
+    )

@@ -1,0 +1,72 @@
+"""The practice app launched on loopback and driven through gradio_client, as a user would."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from gradio_client import Client
+
+from interviewer.assemble import make_grader
+from interviewer.corpus import question_bank
+from interviewer.index import Index
+from interviewer.interview import Interviewer
+from interviewer.session_log import SessionLog
+from interviewer.web import build_app
+from tests.test_session import FOLLOW_UP_ANSWER, STRONG
+
+
+def said(message: dict) -> str:
+    """A chat message's text (Gradio 6 returns content as a list of typed parts)."""
+    content = message["content"]
+    return content if isinstance(content, str) else "".join(p.get("text", "") for p in content)
+
+
+@pytest.fixture(scope="module")
+def launched(corpus_index: Index, tmp_path_factory: pytest.TempPathFactory):
+    settings = corpus_index.settings
+    bank, _ = question_bank(settings)
+    log = SessionLog(tmp_path_factory.mktemp("web-sessions"))
+    interviewer = Interviewer(bank, make_grader(corpus_index, None), log)
+    demo = build_app(settings, corpus_index, interviewer)
+    demo.queue(default_concurrency_limit=8)
+    demo.launch(server_name="127.0.0.1", server_port=None, share=False, prevent_thread_lock=True, quiet=True)
+    try:
+        yield demo
+    finally:
+        demo.close()
+
+
+def test_full_offline_interview_through_the_api(launched):
+    client = Client(launched.local_url, verbose=False)
+    # gr.State (the session id) stays on the server, per client session: the API returns the rest.
+    chat, feedback, debrief, transcript, box = client.predict("data-platform", "Senior EM", 3, 1, 5, api_name="/start")
+    assert said(chat[-1]).startswith("Question 1 of 3")
+    for _n in range(3):
+        chat, feedback, debrief, transcript, box = client.predict(STRONG, api_name="/answer")
+        assert "Follow-up:" in said(chat[-1]) and box == ""
+        chat, feedback, debrief, transcript, box = client.predict(FOLLOW_UP_ANSWER, api_name="/answer")
+        assert "Decision:" in feedback and "Per-axis scores" in feedback and "STAR" in feedback
+    assert "## Debrief" in debrief and "**Decision**" in debrief
+    text = Path(transcript).read_text()
+    assert text.count(STRONG) == 3 and "### Feedback" in text and "Debrief" in text
+
+
+def test_sessions_are_isolated_and_text_is_escaped(launched):
+    alice, bob = Client(launched.local_url, verbose=False), Client(launched.local_url, verbose=False)
+    a = alice.predict("leadership", "EM", 2, 0, 1, api_name="/start")
+    b = bob.predict("azure-databricks", "Associate Director", 2, 0, 2, api_name="/start")
+    assert said(a[0][-1]) != said(b[0][-1])  # different tracks, different first questions
+    attack = "<script>alert('x')</script> I owned the incident review and we cut MTTR by 40%."
+    a = alice.predict(attack, api_name="/answer")
+    b = bob.predict("/repeat", api_name="/answer")
+    assert all(attack not in said(m) for m in b[0])  # Bob never sees Alice's words
+    assert any("&lt;script&gt;" in said(m) for m in a[0]) and not any("<script>" in said(m) for m in a[0])
+    assert "<script>" not in a[1]
+
+
+def test_empty_answer_is_refused_and_kept(launched):
+    client = Client(launched.local_url, verbose=False)
+    client.predict("leadership", "EM", 1, 0, 3, api_name="/start")
+    _chat, feedback, _, _, box = client.predict("   ", api_name="/answer")
+    assert "empty answer" in feedback and box == "   "

@@ -413,6 +413,104 @@ def bench_search(results: Results, run: BundledRun) -> None:
         }
 
 
+# --- 7-8: grading and interview turns -------------------------------------------------------------
+
+DEV_SET = PROJECT_DIR / "evals" / "grader_dev.jsonl"
+
+
+def bench_grading(results: Results, run: BundledRun) -> None:
+    """Offline grading latency per answer after warm-up, beside the bare embedding of its sentences."""
+    from interviewer.grading.offline import grade_answer
+    from interviewer.grading.reference import warm_up
+    from interviewer.grading.segments import sentence_spans
+
+    section = "7 offline grading latency (dev set answers, after warm-up)"
+    rows = [json.loads(line) for line in DEV_SET.read_text(encoding="utf-8").splitlines() if line.strip()]
+    warm_up(run.index)
+    for row in rows[:5]:
+        grade_answer(row["question"], row["answer"], run.index)
+    model = embeddings.get_model()
+    grade_ms, floor_ms = [], []
+    for row in rows:
+        start = time.perf_counter()
+        grade_answer(row["question"], row["answer"], run.index)
+        grade_ms.append((time.perf_counter() - start) * 1000)
+        sentences = [span.text for span in sentence_spans(row["answer"])] or [row["answer"]]
+        start = time.perf_counter()
+        model.encode(sentences, batch_size=32, normalize_embeddings=True)
+        floor_ms.append((time.perf_counter() - start) * 1000)
+    p95 = percentile(grade_ms, 95)
+    results.add(section, f"grade p50 ({len(rows)} answers)", percentile(grade_ms, 50), "ms")
+    results.add(section, "grade p95", p95, "ms", "<= 250 ms", p95 <= 250)
+    results.add(section, "bare embed of the answer's sentences p50", percentile(floor_ms, 50), "ms")
+    results.add(section, "bare embed of the answer's sentences p95", percentile(floor_ms, 95), "ms")
+
+
+def bench_turns(results: Results, run: BundledRun) -> None:
+    """Answer submitted -> follow-up or next question shown, grading included, offline."""
+    from interviewer.assemble import make_grader
+    from interviewer.corpus import question_bank
+    from interviewer.interview import Interviewer
+    from interviewer.session import SessionConfig
+    from interviewer.session_log import SessionLog
+
+    section = "8 offline interview turn latency"
+    rows = [json.loads(line) for line in DEV_SET.read_text(encoding="utf-8").splitlines() if line.strip()]
+    answers = [r["answer"] for r in rows if r.get("kind") == "normal"]
+    bank, _ = question_bank(run.settings)
+    interviewer = Interviewer(bank, make_grader(run.index, None), SessionLog(run.settings.home / "bench-sessions"))
+    turn_ms: list[float] = []
+    for seed in range(8):
+        state = interviewer.start(SessionConfig(track="mixed", questions=3, follow_ups=1, seed=seed))
+        n = 0
+        while not state.ended:
+            answer = answers[(seed * 7 + n) % len(answers)]
+            start = time.perf_counter()
+            state = interviewer.submit(state, answer)
+            turn_ms.append((time.perf_counter() - start) * 1000)
+            n += 1
+    measured = turn_ms[3:]  # the first turns warm the per-question caches
+    p95 = percentile(measured, 95)
+    results.add(section, f"turn p50 ({len(measured)} turns)", percentile(measured, 50), "ms")
+    results.add(section, "turn p95", p95, "ms", "<= 300 ms", p95 <= 300)
+
+
+def bench_app_ready(results: Results, run: BundledRun) -> None:
+    """`python app.py` on a built index until the page answers on loopback."""
+    import socket
+    import urllib.request
+
+    section = "8 offline interview turn latency"
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    env = {**subprocess_env(run.settings.home), "GRADIO_SERVER_PORT": str(port)}
+    start = time.perf_counter()
+    proc = subprocess.Popen(
+        [sys.executable, "app.py"], cwd=PROJECT_DIR, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    ready = None
+    try:
+        while time.perf_counter() - start < 120 and proc.poll() is None:
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=1)
+                ready = time.perf_counter() - start
+                break
+            except OSError:
+                time.sleep(0.2)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
+    results.add(
+        section,
+        "app ready after `python app.py`",
+        ready if ready else float("nan"),
+        "s",
+        "<= 20 s",
+        ready is not None and ready <= 20,
+    )
+
+
 # --- 5: synthetic corpus ------------------------------------------------------------------------
 
 
@@ -736,6 +834,9 @@ def main(argv: list[str] | None = None) -> int:
             ("warm re-ingest", lambda: bench_warm_ingest(results, run)),
             ("search latency", lambda: bench_search(results, run)),
             ("start-up", lambda: bench_startup(results, homes)),
+            ("grading latency", lambda: bench_grading(results, run)),
+            ("interview turns", lambda: bench_turns(results, run)),
+            ("app start-up", lambda: bench_app_ready(results, run)),
         ]
         for name, step in steps:
             log(name)

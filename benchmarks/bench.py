@@ -44,6 +44,7 @@ os.environ.update(OFFLINE_ENV)  # before anything imports transformers or chroma
 
 import interviewer.embeddings as embeddings  # noqa: E402
 import interviewer.index as index_module  # noqa: E402
+from interviewer.chunks import split_blocks  # noqa: E402
 from interviewer.corpus import document_files, parse_file, question_bank  # noqa: E402
 from interviewer.index import Index, IngestReport  # noqa: E402
 from interviewer.settings import BUNDLED_CORPUS_DIR, PROJECT_DIR, Settings  # noqa: E402
@@ -515,22 +516,8 @@ def bench_app_ready(results: Results, run: BundledRun) -> None:
 
 
 def _blocks(lines: list[str]) -> list[str]:
-    """Blank-line separated blocks, a fenced code block kept whole."""
-    blocks: list[str] = []
-    current: list[str] = []
-    in_code = False
-    for line in lines:
-        if re.match(r"^\s*(```|~~~)", line):
-            in_code = not in_code
-        if not line.strip() and not in_code:
-            if current:
-                blocks.append("\n".join(current))
-            current = []
-            continue
-        current.append(line)
-    if current:
-        blocks.append("\n".join(current))
-    return [b for b in blocks if not re.fullmatch(r"\s*(?:-{3,}|\*{3,}|_{3,})\s*", b)]
+    """The chunker's blocks (fenced code kept whole), without horizontal rules."""
+    return [b for b in split_blocks(lines) if not re.fullmatch(r"\s*(?:-{3,}|\*{3,}|_{3,})\s*", b)]
 
 
 def _source_sections() -> list[tuple[str, list[str]]]:

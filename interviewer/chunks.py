@@ -76,7 +76,7 @@ class _Unit:
     parts: list[_Part]
 
 
-def _blocks(lines: list[str]) -> list[str]:
+def split_blocks(lines: list[str]) -> list[str]:
     """Blank-line separated blocks; a fenced code block is one block even with blank lines inside."""
     blocks: list[str] = []
     current: list[str] = []
@@ -102,9 +102,9 @@ def _units(doc: Document) -> list[_Unit]:
         if section.pseudo and not is_question_section(section):
             owner = by_path.get(section.path[:-1])
             if owner is not None:
-                owner.parts.append(_Part(section.title, [f"**{section.title}**", *_blocks(section.lines)]))
+                owner.parts.append(_Part(section.title, [f"**{section.title}**", *split_blocks(section.lines)]))
                 continue
-        unit = _Unit(section, [_Part(None, _blocks(section.lines))])
+        unit = _Unit(section, [_Part(None, split_blocks(section.lines))])
         units.append(unit)
         by_path[section.path] = unit
     return units

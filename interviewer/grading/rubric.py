@@ -55,7 +55,9 @@ class Axis(BaseModel):
     sources: list[Source] = Field(default_factory=list)
 
 
-class StarElement(BaseModel):
+class CuedItem(BaseModel):
+    """A rubric item recognised by cue phrases and probed with one follow-up (STAR elements, red flags)."""
+
     id: str
     name: str
     description: str
@@ -64,13 +66,12 @@ class StarElement(BaseModel):
     sources: list[Source] = Field(default_factory=list)
 
 
-class RedFlag(BaseModel):
-    id: str
-    name: str
-    description: str
-    cues: list[str]
-    probe: str = ""
-    sources: list[Source] = Field(default_factory=list)
+class StarElement(CuedItem):
+    pass
+
+
+class RedFlag(CuedItem):
+    pass
 
 
 class Rubric(BaseModel):

@@ -161,17 +161,23 @@ class Handlers:
         yield from self._stream(state, previous=before, status="")
 
     def _stream(self, state: SessionState, previous: int, status: str) -> Iterator[tuple]:
-        """Show new interviewer turns a few words at a time, then the final views."""
+        """Show new interviewer turns a few words at a time, then the final views.
+
+        The answer box is cleared once, on the first update; later updates leave it alone, so text the
+        candidate starts typing while a turn is still streaming is never erased.
+        """
         feedback, debrief, transcript = self._views(state)
         messages = chat_messages(state)
         new = [i for i, t in enumerate(state.transcript) if i >= previous and t.role == "interviewer"]
+        box: Any = ""
         if new:
             last = new[-1]
             words = messages[last]["content"].split(" ")
             for n in range(STREAM_STEP_WORDS, len(words), STREAM_STEP_WORDS):
                 partial = [*messages[:last], {"role": "assistant", "content": " ".join(words[:n])}]
-                yield partial, status or feedback, debrief, None, state.id, ""
-        yield messages, (status + "\n\n" if status else "") + feedback, debrief, transcript, state.id, ""
+                yield partial, status or feedback, debrief, None, state.id, box
+                box = gr.update()
+        yield messages, (status + "\n\n" if status else "") + feedback, debrief, transcript, state.id, box
 
     def resume(self, session_id: str) -> tuple:
         try:

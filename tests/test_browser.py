@@ -36,6 +36,8 @@ def answer(page, text: str, expect: str, count: int = 1) -> None:
     page.get_by_label("Your answer").fill(text)
     page.get_by_role("button", name="Submit answer").click()
     expect_that(page.get_by_text(expect)).to_have_count(count, timeout=60_000)
+    # The reply is complete when the transcript link for this state has been refreshed.
+    expect_that(page.get_by_label("Your answer")).to_have_value("", timeout=60_000)
 
 
 def test_practice_in_the_browser(browser, launched, corpus_index: Index):  # noqa: F811

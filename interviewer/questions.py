@@ -15,11 +15,6 @@ from interviewer.documents import Document, Section
 from interviewer.text import collapse_whitespace, normalize_for_match, slugify, strip_markdown_emphasis
 
 _NUMBER_PREFIX = re.compile(r"^(?:Q\d+[:.)]\s*|\d+[.)]\s+)", re.IGNORECASE)
-_ASKING_START = re.compile(
-    r"^(how|what|what's|why|when|where|which|who|would|should|could|can|do|did|does|have|has|is|are"
-    r"|describe|explain|tell me|walk me|walk us|give|share|compare|design|talk me|imagine|you)\b(?!:)(?! to\b)",
-    re.IGNORECASE,
-)
 # Without a question mark, only an instruction to the candidate of some length is a question.
 _PROMPT_START = re.compile(r"^(describe|explain|tell me|walk me|walk us|give|share|compare|design)\b(?!:)", re.I)
 _LABEL_FORM = re.compile(r"^[^\W\d][\w ]{0,20}:\s")

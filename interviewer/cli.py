@@ -272,7 +272,7 @@ def sessions(
 
     from interviewer.assemble import session_log
     from interviewer.grading.rubric import rubric
-    from interviewer.session import replay
+    from interviewer.session import replay, replay_all
     from interviewer.transcript import to_json, to_markdown
 
     settings = _settings()
@@ -281,12 +281,7 @@ def sessions(
         state = replay(export, log.read(export))
         print(to_json(state) if fmt == "json" else to_markdown(state))
         return
-    rows = []
-    for session_id in log.ids():
-        try:
-            rows.append(replay(session_id, log.read(session_id)))
-        except (ValueError, KeyError):
-            continue
+    rows = replay_all(log)
     if not rows:
         console.print("No sessions yet: run `interviewer practice` or `make run`.")
         return

@@ -17,6 +17,7 @@ from pydantic import BaseModel, Field
 
 from interviewer.grading.grade import Grade
 from interviewer.questions import Question
+from interviewer.session_log import SessionLog
 from interviewer.text import normalize_for_match
 
 LEVELS = ("EM", "Senior EM", "Director", "Associate Director")
@@ -160,6 +161,17 @@ def apply(state: SessionState, event: dict[str, Any]) -> SessionState:
     elif kind == "debrief":
         state.debrief = event["debrief"]
     return state
+
+
+def replay_all(log: SessionLog) -> list[SessionState]:
+    """Every readable session in a log, newest first; a log without a start event is skipped."""
+    states = []
+    for session_id in log.ids():
+        try:
+            states.append(replay(session_id, log.read(session_id)))
+        except (ValueError, KeyError):
+            continue
+    return states
 
 
 def replay(session_id: str, events: list[dict[str, Any]]) -> SessionState:

@@ -22,7 +22,7 @@ from interviewer.grading.grade import Grade
 from interviewer.grading.rubric import rubric
 from interviewer.index import Index
 from interviewer.interview import Interviewer, InterviewError
-from interviewer.session import LEVELS, MIXED, SessionConfig, SessionState, replay
+from interviewer.session import LEVELS, MIXED, SessionConfig, SessionState, replay_all
 from interviewer.settings import Settings
 from interviewer.transcript import to_json, to_markdown
 
@@ -190,11 +190,7 @@ class Handlers:
     def past_sessions(self) -> tuple[list[list[Any]], list[list[Any]]]:
         log = self.interviewer.log
         rows, progress = [], []
-        for session_id in log.ids():
-            try:
-                s = replay(session_id, log.read(session_id))
-            except (KeyError, ValueError):
-                continue
+        for s in replay_all(log):
             decision = s.debrief["decision"] if s.debrief else "(in progress)"
             rows.append([s.id, s.config.track, s.config.level, f"{len(s.graded)}/{len(s.exchanges)}", decision])
             if s.debrief:

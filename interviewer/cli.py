@@ -15,10 +15,11 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from interviewer.evals.commands import register as register_batch_evals
 from interviewer.settings import Settings
 
 app = typer.Typer(help="Mock interviewer for engineering-leadership panels (offline-first).", no_args_is_help=True)
-eval_app = typer.Typer(help="Evaluate retrieval (and, later, grading) against labelled files.", no_args_is_help=True)
+eval_app = typer.Typer(help="Evaluate retrieval and grading against labelled files.", no_args_is_help=True)
 app.add_typer(eval_app, name="eval")
 console = Console()
 err = Console(stderr=True)
@@ -370,6 +371,8 @@ def eval_calibrate(
     report = calibrate(file, index, folds=folds, seed=seed)
     print(json.dumps(report, indent=1, default=str))
 
+
+register_batch_evals(eval_app)  # eval grade | compare | robustness | corpus
 
 if __name__ == "__main__":
     main()

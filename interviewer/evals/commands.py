@@ -1,0 +1,322 @@
+"""The batch-eval commands: `interviewer eval grade | compare | robustness | corpus`.
+
+`register(eval_app)` adds them to the CLI's `eval` sub-app. Heavy modules (the grader, the index,
+torch through the embedding model, matplotlib) are imported inside the commands, so `interviewer
+--help` stays fast. Progress bars and warnings go to stderr; tables and --json output to stdout.
+
+Exit codes: 0 done; 1 the run could not start or nothing usable was found; 2 a gate was missed
+(`--min-qwk`, `--max-flip-rate`, `--max-adversarial-pass`); 130 interrupted (resume with --resume).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from interviewer.settings import Settings
+
+if TYPE_CHECKING:
+    from rich.progress import Progress
+
+    from interviewer.evals.grading import Grader
+    from interviewer.index import Index
+
+console = Console()
+err = Console(stderr=True)
+GATE_EXIT = 2
+INTERRUPTED_EXIT = 130
+
+EngineOption = Annotated[str, typer.Option("--engine", help="offline, or openai:<model> (any OpenAI-compatible API).")]
+ConcurrencyOption = Annotated[int, typer.Option(min=1, max=64, help="LLM calls in flight (offline: 1 is enough).")]
+
+
+def open_index(settings: Settings) -> Index:
+    """The index the commands grade against (built on first use). Tests hand in their session index."""
+    from interviewer.index import Index
+
+    index = Index(settings)
+    if index.count() == 0:
+        err.print("The index is empty: building it from the corpus (once).")
+        index.sync()
+    return index
+
+
+def _grader(engine: str, settings: Settings) -> tuple[Grader, Index]:
+    """The grading function for an engine, with the index and the grader's caches ready."""
+    from interviewer.evals.grading import make_grader
+    from interviewer.grading import warm_up
+    from interviewer.llm import build_chat_model
+
+    try:
+        model = build_chat_model(engine, settings)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--engine") from None
+    index = open_index(settings)
+    with err.status("loading the embedding model and the grader's corpus caches"):
+        warm_up(index)  # so the progress bar's rate is the grading rate, not the start-up
+    return make_grader(engine, index, model), index
+
+
+@contextmanager
+def _progress(description: str) -> Iterator[Progress]:
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, TimeRemainingColumn(), TextColumn("{task.fields[status]}"), console=err) as progress:
+        yield progress
+
+
+def _warn_lines(problems: list[str]) -> None:
+    for message in problems:
+        err.print(f"[yellow]skipped {escape(message)}[/yellow]")
+
+
+# --- eval grade -------------------------------------------------------------------------------------
+
+
+def eval_grade(
+    file: Annotated[
+        Path, typer.Argument(exists=True, dir_okay=False, help="JSONL: id, question, answer[, label, kind].")
+    ],
+    engine: EngineOption = "offline",
+    out: Annotated[Path | None, typer.Option(help="Run folder (default evals/runs/<timestamp>).")] = None,
+    concurrency: ConcurrencyOption = 1,
+    repeat: Annotated[int, typer.Option(min=1, max=20, help="Grade each answer N times (judge variance).")] = 1,
+    resume: Annotated[bool, typer.Option(help="Continue the run in --out: skip answers already graded.")] = False,
+    min_qwk: Annotated[float | None, typer.Option(help="Gate: exit 2 if kappa is below this.")] = None,
+    max_flip_rate: Annotated[float | None, typer.Option(help="Gate: exit 2 if the flip rate is above this.")] = None,
+    max_adversarial_pass: Annotated[
+        float | None, typer.Option(help="Gate: exit 2 if the adversarial pass rate is above this.")
+    ] = None,
+) -> None:
+    """Grade a file of answers; with labels, measure agreement. Writes results.jsonl and a report to --out."""
+    from interviewer.evals.grading import RunError, default_out_dir, run_grading
+    from interviewer.evals.metrics import check_gates
+    from interviewer.evals.report import HTML_FILE, MARKDOWN_FILE, SUMMARY_FILE, finish_run, headline
+
+    if resume and out is None:
+        raise typer.BadParameter("--resume needs the --out folder of the run to continue", param_hint="--resume")
+    out = out or default_out_dir()
+    grader, _ = _grader(engine, Settings())
+    err.print(f"results: {escape(str(out))}")
+    with _progress("grading") as progress:
+        task = progress.add_task("grading", total=None, status="")
+        counts = {"errors": 0, "fell_back": 0}
+
+        def on_start(todo: int, done: int, problems: list[str]) -> None:
+            _warn_lines(problems)
+            if done:
+                err.print(f"resuming: {done} already graded")
+            progress.update(task, total=todo)
+
+        def on_record(record: dict) -> None:
+            counts["errors"] += bool(record.get("error"))
+            counts["fell_back"] += bool(record.get("fell_back"))
+            status = f"errors {counts['errors']}, fallbacks {counts['fell_back']}" if any(counts.values()) else ""
+            progress.update(task, advance=1, status=status)
+
+        try:
+            result = run_grading(
+                file, out, grader, engine, repeat=repeat, concurrency=concurrency, resume=resume,
+                on_start=on_start, on_record=on_record,
+            )  # fmt: skip
+        except RunError as exc:
+            err.print(f"[red]{escape(str(exc))}[/red]")
+            raise typer.Exit(1) from None
+        except KeyboardInterrupt:
+            progress.stop()
+            err.print(f"interrupted; continue with: interviewer eval grade {file} --out {out} --resume")
+            raise typer.Exit(INTERRUPTED_EXIT) from None
+    if not result.records:
+        err.print("No usable answers in the file.")
+        raise typer.Exit(1)
+    summary = finish_run(result, file, engine, repeat)
+    m = summary["metrics"]
+    table = Table("figure", "value", title=f"{escape(file.name)}: {engine}")
+    for name, value in headline(m):
+        table.add_row(name, escape(value))
+    console.print(table)
+    kinds = Table("kind", "items", "exact", "within one", "above Lean Hire", title="per kind")
+    for kind, v in m["per_kind"].items():
+        exact, within = v["exact"]["value"], v["within_one"]["value"]
+        kinds.add_row(
+            escape(kind) + (" (adversarial)" if v["adversarial"] else ""),
+            str(v["items"]),
+            "n/a" if exact is None else f"{exact:.3f}",
+            "n/a" if within is None else f"{within:.3f}",
+            str(v["above_lean_hire"]),
+        )
+    console.print(kinds)
+    rate = summary["run"]["answers_per_second_this_invocation"]
+    if rate:
+        console.print(f"{result.graded_now} answers in {result.seconds:.1f}s ({rate:.2f} answers/s)")
+    console.print(f"wrote {out / SUMMARY_FILE}, {out / MARKDOWN_FILE}, {out / HTML_FILE}")
+    missed = check_gates(m, min_qwk, max_flip_rate, max_adversarial_pass)
+    for message in missed:
+        err.print(f"[red]gate missed: {escape(message)}[/red]")
+    if missed:
+        raise typer.Exit(GATE_EXIT)
+
+
+# --- eval compare -----------------------------------------------------------------------------------
+
+
+def eval_compare(
+    run_a: Annotated[Path, typer.Argument(exists=True, file_okay=False, help="The earlier run folder.")],
+    run_b: Annotated[Path, typer.Argument(exists=True, file_okay=False, help="The later run folder.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the comparison as JSON.")] = False,
+) -> None:
+    """Which metrics changed between two runs, and which answers changed decision."""
+    from interviewer.evals.report import compare_runs
+
+    try:
+        result = compare_runs(run_a, run_b)
+    except FileNotFoundError as exc:
+        err.print(f"[red]{escape(str(exc))}[/red]")
+        raise typer.Exit(1) from None
+    if as_json:
+        print(json.dumps(result, indent=1, ensure_ascii=False))
+        return
+    table = Table("metric", "A", "B", "change", title="metrics that changed")
+    for row in result["metrics_changed"]:
+        delta = row["delta"]
+        table.add_row(row["metric"], str(row["a"]), str(row["b"]), "" if delta is None else f"{delta:+g}")
+    console.print(table if result["metrics_changed"] else "No metric changed.")
+    items = Table("id", "repeat", "label", "A", "B", "change", title="answers whose decision changed")
+    for row in result["items_changed"]:
+        change = row["change"]
+        items.add_row(
+            escape(row["id"]), str(row["repeat"]), row["label"] or "", escape(row["a"]), escape(row["b"]),
+            "" if change is None else f"{change:+d}",
+        )  # fmt: skip
+    console.print(items if result["items_changed"] else "No answer changed decision.")
+    for side in ("a", "b"):
+        only = result[f"only_in_{side}"]
+        if only:
+            more = f" and {len(only) - 20} more" if len(only) > 20 else ""
+            console.print(f"only in {side.upper()} ({len(only)}): {escape(', '.join(only[:20]))}{more}")
+
+
+# --- eval robustness --------------------------------------------------------------------------------
+
+
+def eval_robustness(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="JSONL of answers to attack.")],
+    engine: EngineOption = "offline",
+    limit: Annotated[int | None, typer.Option(min=1, help="Attack only the first N normal answers.")] = None,
+    concurrency: ConcurrencyOption = 1,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the figures as JSON.")] = False,
+) -> None:
+    """Grade attacked variants of each answer; report how often an attack raised the decision."""
+    from interviewer.evals.grading import load_items
+    from interviewer.evals.robustness import ATTACKS, POSITIONS, eligible, run_robustness
+
+    items, problems = load_items(file)
+    _warn_lines(problems)
+    chosen = eligible(items)[:limit]
+    if not chosen:
+        err.print("No normal answers to attack in the file.")
+        raise typer.Exit(1)
+    grader, _ = _grader(engine, Settings())
+    with _progress("attacks") as progress:
+        task = progress.add_task("grading variants", total=len(chosen) * (1 + len(ATTACKS) * len(POSITIONS)), status="")
+        result = run_robustness(
+            chosen, grader, engine, concurrency=concurrency, on_graded=lambda: progress.advance(task)
+        )
+    if as_json:
+        print(json.dumps(result, indent=1, ensure_ascii=False, allow_nan=False))
+        return
+    table = Table("attack", "variants", "succeeded", "rate", "rate (raisable)", "flagged", "mean score gain")
+    for name, row in [*result["by_attack"].items(), ("overall", result["overall"])]:
+        table.add_row(name, *_rate_cells(row))
+    console.print(table)
+    positions = Table("position", "variants", "succeeded", "rate", "rate (raisable)", "flagged", "mean score gain")
+    for name, row in result["by_position"].items():
+        positions.add_row(name, *_rate_cells(row))
+    console.print(positions)
+    console.print(f"{result['answers']} answers, {result['variants']} variants, engine {engine}")
+    for row in result["successes"][:20]:
+        console.print(
+            f"raised {escape(row['id'])} {row['attack']}/{row['position']}: {row['clean']} -> {row['attacked']}"
+        )
+    for message in result["errors"]:
+        err.print(f"[red]{escape(message)}[/red]")
+
+
+def _rate_cells(row: dict[str, Any]) -> list[str]:
+    def pct(fig: dict[str, Any]) -> str:
+        return "n/a" if fig["value"] is None else f"{100 * fig['value']:.1f}%"
+
+    gain = row["mean_score_gain"]["value"]
+    return [
+        str(row["variants"]),
+        str(row["succeeded"]),
+        pct(row["rate"]),
+        pct(row["rate_raisable"]),
+        pct(row["flagged"]),
+        "n/a" if gain is None else f"{gain:+.3f}",
+    ]
+
+
+# --- eval corpus ------------------------------------------------------------------------------------
+
+
+def eval_corpus(
+    engine: EngineOption = "offline",
+    track: Annotated[str | None, typer.Option(help="Only this track.")] = None,
+    limit: Annotated[int | None, typer.Option(min=1, help="Only the first N questions with model answers.")] = None,
+    concurrency: ConcurrencyOption = 1,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+) -> None:
+    """Grade every model answer in the corpus against its own question; list those below Hire."""
+    from interviewer.evals.corpus_check import check_corpus, reference_questions
+
+    settings = Settings()
+    grader, index = _grader(engine, settings)
+    pairs, problems = reference_questions(settings, index, track, limit)
+    _warn_lines(problems)
+    if not pairs:
+        err.print("No questions with model answers found.")
+        raise typer.Exit(1)
+    with _progress("model answers") as progress:
+        task = progress.add_task("grading model answers", total=len(pairs), status="")
+        result = check_corpus(pairs, grader, engine, concurrency=concurrency, on_graded=lambda: progress.advance(task))
+    if as_json:
+        print(json.dumps(result, indent=1, ensure_ascii=False, allow_nan=False))
+        return
+    table = Table("source", "question", "words", "decision", "why", title="model answers that would not reach Hire")
+    for row in result["weak"]:
+        # The flag names are short where the cap sentences are not; the JSON carries both.
+        missing = row["axes_without_evidence"]
+        why = ", ".join(row["flags"]) or ("no evidence on " + ", ".join(missing) if missing else "low score")
+        table.add_row(escape(row["source"]), escape(row["question"]), str(row["words"]), row["decision"], escape(why))
+    console.print(table)
+    console.print(
+        f"{result['reach_hire']} of {result['graded']} model answers reach Hire; {len(result['weak'])} do not "
+        f"({result['note']})."
+    )
+    for e in result["errors"]:
+        err.print(f"[red]{escape(e['question_id'])}: {escape(e['error'])}[/red]")
+
+
+def register(eval_app: typer.Typer) -> None:
+    """Add grade, compare, robustness and corpus to the `interviewer eval` sub-app."""
+    eval_app.command("grade")(eval_grade)
+    eval_app.command("compare")(eval_compare)
+    eval_app.command("robustness")(eval_robustness)
+    eval_app.command("corpus")(eval_corpus)

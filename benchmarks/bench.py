@@ -447,6 +447,37 @@ def bench_grading(results: Results, run: BundledRun) -> None:
     results.add(section, "bare embed of the answer's sentences p95", percentile(floor_ms, 95), "ms")
 
 
+def bench_batch(results: Results, run: BundledRun) -> None:
+    """`eval grade`'s loop over the dev set, offline, beside embedding the same answers in one batch."""
+    from interviewer.evals.grading import make_grader, run_grading
+    from interviewer.grading.reference import clear_caches, warm_up
+    from interviewer.grading.signals import embedded_texts
+
+    section = "7b offline batch grading throughput (dev set, `eval grade` loop)"
+    rows = [json.loads(line) for line in DEV_SET.read_text(encoding="utf-8").splitlines() if line.strip()]
+    clear_caches()  # no answer embedding cached from the latency section
+    warm_up(run.index)
+    model = embeddings.get_model()
+    with tempfile.TemporaryDirectory(prefix="interviewer-bench-batch-") as out, measure() as batch:
+        result = run_grading(DEV_SET, Path(out), make_grader("offline", run.index), "offline")
+    errors = sum(1 for r in result.records if r.get("error"))
+    with measure() as whole:
+        model.encode([r["answer"] for r in rows], batch_size=32, normalize_embeddings=True)
+    sentences = [text for r in rows for text in embedded_texts(r["answer"])]
+    with measure() as split:
+        model.encode(sentences, batch_size=32, normalize_embeddings=True)
+    ratio = batch.wall / whole.wall
+    results.add(
+        section, f"answers graded ({len(rows)} in the file)", len(result.records) - errors, "", "0 errors", errors == 0
+    )
+    results.add(section, "batch wall time", batch.wall, "s")
+    results.add(section, "answers per second", len(result.records) / batch.wall, "/s")
+    results.add(section, "bare encode of the same answers, one batch", whole.wall, "s")
+    results.add(section, "ratio batch / bare encode (wall)", ratio, "x", "<= 1.3", ratio <= 1.3)
+    results.add(section, "ratio batch / bare encode (CPU time)", batch.cpu / whole.cpu, "x", "(cross-check)")
+    results.add(section, f"bare encode of their {len(sentences)} sentences, one batch", split.wall, "s")
+
+
 def bench_turns(results: Results, run: BundledRun) -> None:
     """Answer submitted -> follow-up or next question shown, grading included, offline."""
     from interviewer.assemble import make_grader
@@ -510,6 +541,25 @@ def bench_app_ready(results: Results, run: BundledRun) -> None:
         "<= 20 s",
         ready is not None and ready <= 20,
     )
+
+
+def bench_load(results: Results, run: BundledRun) -> None:
+    """20 interviews at once through gradio_client against one app on loopback (benchmarks/load.py)."""
+    if str(PROJECT_DIR) not in sys.path:
+        sys.path.insert(0, str(PROJECT_DIR))  # run as a script, only benchmarks/ itself is on the path
+    from benchmarks.load import run_load
+
+    report = run_load(run.index)  # build_app() in this process, app.py's queue concurrency
+    section = f"9 load: {report.clients} concurrent interviews through gradio_client (in-process app)"
+    ms = [t * 1000 for _, t in report.turns]
+    results.add(section, "queue default_concurrency_limit (app.py)", str(report.concurrency))
+    results.add(section, "errors", len(report.errors), "", "0", not report.errors)
+    results.add(section, "cross-talk problems", len(report.cross_talk), "", "0", not report.cross_talk)
+    results.add(section, f"turn p50 ({len(ms)} turns: {', '.join(report.steps)})", percentile(ms, 50), "ms")
+    results.add(section, "turn p95", percentile(ms, 95), "ms")
+    results.add(section, "turn max", max(ms, default=float("nan")), "ms")
+    results.add(section, "all interviews done in", report.total_s, "s")
+    results.details["load"] = {"figures": report.figures(), "errors": report.errors, "cross_talk": report.cross_talk}
 
 
 # --- 5: synthetic corpus ------------------------------------------------------------------------
@@ -822,8 +872,10 @@ def main(argv: list[str] | None = None) -> int:
             ("search latency", lambda: bench_search(results, run)),
             ("start-up", lambda: bench_startup(results, homes)),
             ("grading latency", lambda: bench_grading(results, run)),
+            ("batch grading", lambda: bench_batch(results, run)),
             ("interview turns", lambda: bench_turns(results, run)),
             ("app start-up", lambda: bench_app_ready(results, run)),
+            ("load", lambda: bench_load(results, run)),
         ]
         for name, step in steps:
             log(name)

@@ -14,6 +14,8 @@ import pytest
 from interviewer.grading import Grade, GroundingError, check_grounding, grade_answer, render_markdown, warm_up
 from interviewer.grading.grade import Evidence, Point, Retrieved
 from interviewer.grading.guards import find_injection
+from interviewer.grading.offline import prefetch
+from interviewer.grading.reference import clear_embedding_cache
 from interviewer.grading.rubric import DECISIONS
 from interviewer.index import Index
 
@@ -49,8 +51,24 @@ def graded(dev: list[dict], index: Index) -> dict[str, Grade]:
 
 def test_same_answer_graded_five_times_is_identical(dev: list[dict], index: Index):
     row = next(r for r in dev if r["label"] == "Hire" and r["kind"] == "normal")
-    grades = [grade_answer(row["question"], row["answer"], index).model_dump() for _ in range(5)]
+    grades = []
+    for attempt in range(5):
+        if attempt % 2 == 0:
+            clear_embedding_cache()  # recompute the answer's embeddings, not just reuse them
+        grades.append(grade_answer(row["question"], row["answer"], index).model_dump())
     assert all(g == grades[0] for g in grades[1:])
+
+
+def test_batch_prefetch_does_not_change_grades(dev: list[dict], index: Index):
+    rows = [r for r in dev if r["kind"] == "normal"][:12]
+    clear_embedding_cache()
+    alone = [grade_answer(r["question"], r["answer"], index).model_dump() for r in rows]
+    clear_embedding_cache()
+    prefetch([(r["question"], r["answer"]) for r in rows])  # all their sentences in one batched call
+    batched = [grade_answer(r["question"], r["answer"], index).model_dump() for r in rows]
+    assert [g["decision"] for g in batched] == [g["decision"] for g in alone]
+    assert [g["axes"] for g in batched] == [g["axes"] for g in alone]
+    assert [g["score"] for g in batched] == pytest.approx([g["score"] for g in alone], abs=1e-4)
 
 
 def test_every_grade_is_grounded(graded: dict[str, Grade], dev: list[dict]):

@@ -82,6 +82,16 @@ def grade_answer(
     return build_grade(question, answer, reference, measurement, calibration, index, state)
 
 
+def prefetch(pairs: list[tuple[str, str]]) -> None:
+    """Embed the questions and answer sentences of many (question, answer) pairs in one batched call,
+    ahead of grading them one by one. Grades are unchanged; a batch just costs about what embedding
+    its texts together costs, instead of one small call per answer."""
+    from interviewer.grading.reference import prefetch as embed_ahead
+    from interviewer.grading.signals import embedded_texts
+
+    embed_ahead([q for q, _ in pairs] + [text for _, answer in pairs for text in embedded_texts(answer)])
+
+
 def build_grade(
     question: str,
     answer: str,

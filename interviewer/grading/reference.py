@@ -42,14 +42,53 @@ Found = Literal["question_bank", "search"]
 _lock = threading.RLock()
 
 
-def encode(texts: list[str]) -> np.ndarray:
-    """Unit-length embeddings in one batched call (float32, one row per text)."""
+# Sentence embeddings already computed, by text. A batch of answers is embedded in one call up front
+# (`prefetch`), which is several times cheaper than one small call per answer, and a regraded answer
+# costs no embedding at all. Bounded: the oldest entries go first.
+EMBEDDING_CACHE_SIZE = 50_000
+_embedded: OrderedDict[str, np.ndarray] = OrderedDict()
+
+
+def _encode_uncached(texts: list[str]) -> np.ndarray:
     from interviewer.embeddings import DIMENSIONS, get_model
 
     if not texts:
         return np.zeros((0, DIMENSIONS), dtype=np.float32)
     vectors = get_model().encode(list(texts), batch_size=32, normalize_embeddings=True)
     return np.asarray(vectors, dtype=np.float32)
+
+
+def prefetch(texts: list[str]) -> None:
+    """Embed the texts not yet cached, in one batched call."""
+    with _lock:
+        missing = list(dict.fromkeys(t for t in texts if t not in _embedded))
+    if not missing:
+        return
+    vectors = _encode_uncached(missing)
+    with _lock:
+        for text, vector in zip(missing, vectors, strict=True):
+            _embedded[text] = vector
+        while len(_embedded) > EMBEDDING_CACHE_SIZE:
+            _embedded.popitem(last=False)
+
+
+def clear_embedding_cache() -> None:
+    with _lock:
+        _embedded.clear()
+
+
+def encode(texts: list[str]) -> np.ndarray:
+    """Unit-length embeddings (float32, one row per text); the uncached ones in one batched call."""
+    from interviewer.embeddings import DIMENSIONS
+
+    if not texts:
+        return np.zeros((0, DIMENSIONS), dtype=np.float32)
+    prefetch(texts)
+    with _lock:
+        found = [_embedded.get(t) for t in texts]
+    if any(v is None for v in found):  # evicted between the two steps by a concurrent batch
+        return _encode_uncached(texts)
+    return np.vstack(found)  # type: ignore[arg-type]
 
 
 @dataclass(frozen=True)
@@ -266,6 +305,7 @@ def clear_caches() -> None:
         _anchors.clear()
         _references.clear()
         _backgrounds.clear()
+        _embedded.clear()
 
 
 # --- the background: what answers to *other* questions look like ------------------------------------

@@ -123,15 +123,24 @@ def _z_top2(own: np.ndarray, others: np.ndarray) -> float:
     return float(np.sort(z)[-2:].mean())
 
 
-def measure(answer: str, reference: Reference, background: Background) -> Measurement:
-    injection = guards.find_injection(answer)
-    sentences = [
+def _kept_sentences(injection: guards.Injection) -> list[Span]:
+    return [
         Span(span.start + s.start, span.start + s.end, s.text)
         for span in injection.kept
         for s in sentence_spans(span.text)
     ]
+
+
+def embedded_texts(answer: str) -> list[str]:
+    """Exactly the texts `measure` embeds for an answer (so a batch can embed them all at once)."""
+    return [_visible(s.text) for s in _kept_sentences(guards.find_injection(answer))]
+
+
+def measure(answer: str, reference: Reference, background: Background) -> Measurement:
+    injection = guards.find_injection(answer)
+    sentences = _kept_sentences(injection)
     visible = [_visible(s.text) for s in sentences]
-    vectors = encode(visible)  # the one embedding call per answer
+    vectors = encode(visible)  # the one embedding call per answer (free when prefetched)
     text = _visible("\n".join(span.text for span in injection.kept))
     form = guards.measure_form(text, guards.known_word_share(text))
     r = rubric()

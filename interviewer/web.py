@@ -8,7 +8,9 @@ session by id. Everything a candidate or a document wrote is HTML-escaped before
 from __future__ import annotations
 
 import html
+import os
 import tempfile
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -108,6 +110,16 @@ class Handlers:
         self.settings = settings
         self.index = index
         self.interviewer = interviewer
+        self._locks: dict[str, threading.Lock] = {}
+        self._locks_guard = threading.Lock()
+
+    def _session_lock(self, session_id: str) -> threading.Lock:
+        """One lock per session id. Gradio runs events of one session concurrently (Submit, then Skip
+        while the answer is still being graded; two tabs resumed on one id), and each event replays
+        the log and appends to it, so without this both would act on the same state and interleave
+        their events (two answers to one exchange, a follow-up asked after the next question)."""
+        with self._locks_guard:
+            return self._locks.setdefault(session_id, threading.Lock())
 
     def _state(self, session_id: str) -> SessionState:
         return self.interviewer.resume(session_id)
@@ -124,10 +136,11 @@ class Handlers:
 
     def _transcript_file(self, state: SessionState) -> str:
         out = Path(tempfile.gettempdir()) / "interviewer-transcripts"
-        out.mkdir(parents=True, exist_ok=True)
+        out.mkdir(mode=0o700, parents=True, exist_ok=True)
+        out.chmod(0o700)  # a candidate's answers: not readable by other users of a shared machine
         path = out / f"{state.id}.md"
-        path.write_text(to_markdown(state), encoding="utf-8")
-        (out / f"{state.id}.json").write_text(to_json(state), encoding="utf-8")
+        _write_atomic(path, to_markdown(state))  # two events of one session may stream at once
+        _write_atomic(out / f"{state.id}.json", to_json(state))
         return str(path)
 
     def start(self, track: str, level: str, questions: float, follow_ups: float, seed: float) -> Iterator[tuple]:
@@ -150,13 +163,17 @@ class Handlers:
         if not session_id:
             yield gr.update(), "Start an interview first (Setup above).", gr.update(), gr.update(), session_id, text
             return
-        state = self._state(session_id)
-        before = len(state.transcript)
-        try:
-            state = self.interviewer.submit(state, text)
-        except InterviewError as exc:
+        refused: InterviewError | None = None
+        with self._session_lock(session_id):  # released before the first yield: see _session_lock
+            state = self._state(session_id)
+            before = len(state.transcript)
+            try:
+                state = self.interviewer.submit(state, text)
+            except InterviewError as exc:
+                refused = exc
+        if refused is not None:
             # Nothing is lost: the text stays in the box and the log is unchanged.
-            yield chat_messages(state), f"**{esc(str(exc))}**", gr.update(), gr.update(), session_id, text
+            yield chat_messages(state), f"**{esc(str(refused))}**", gr.update(), gr.update(), session_id, text
             return
         yield from self._stream(state, previous=before, status="")
 
@@ -289,6 +306,13 @@ def build_app(settings: Settings, index: Index, interviewer: Interviewer) -> gr.
             results = gr.Markdown()
             query.submit(lambda q: search_markdown(index, q), query, results, api_name="search")
     return demo
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    """Readers (Gradio copying the file out) see the old or the new file, never a half-written one."""
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
 
 
 def _command(h: Handlers, command: str):

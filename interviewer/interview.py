@@ -87,7 +87,9 @@ class Interviewer:
         if len(ex.follow_ups) < state.config.follow_ups:
             follow_up = self._follow_up(state)
             if follow_up is not None:
-                text_, gap = follow_up
+                text_, gap, note = follow_up
+                if note:  # the LLM failed: say so in the transcript, before the offline follow-up
+                    state = self._emit(state, {"type": "asked", "index": state.current, "kind": "note", "text": note})
                 return self._emit(
                     state,
                     {"type": "asked", "index": state.current, "kind": "follow_up", "text": text_, "target": gap.target},
@@ -118,14 +120,22 @@ class Interviewer:
         state = self._emit(state, {"type": "ended", "early": early})
         return self._emit(state, {"type": "debrief", "debrief": compose(state)})
 
-    def _follow_up(self, state: SessionState) -> tuple[str, Gap] | None:
+    def _follow_up(self, state: SessionState) -> tuple[str, Gap, str | None] | None:
+        """(follow-up, the gap it probes, a note when the LLM failed and the offline one is used)."""
         ex = state.exchange
         assert ex is not None
         interim, _ = self.grader(ex.question, ex.combined_answer)
         chosen = choose_offline(ex.question, interim, ex.follow_ups)
-        if chosen is None or self.model is None:
-            return chosen
+        if chosen is None:
+            return None
+        if self.model is None:
+            return *chosen, None
         gap = chosen[1]
+        model_id = self.model.id
+
+        def fell_back(why: object) -> str:
+            return f"Note: {model_id} could not write this follow-up ({why}); the offline engine's follow-up is used."
+
         try:
             written = self.model.complete(
                 [
@@ -144,16 +154,16 @@ class Interviewer:
                 ],
                 max_tokens=200,
             )
-        except LLMError:
-            return chosen  # the offline follow-up is always there to fall back on
+        except LLMError as exc:
+            return *chosen, fell_back(exc)  # the offline follow-up is always there to fall back on
         written = " ".join(written.split())
         if (
             10 <= len(written) <= 400
             and written.endswith("?")
             and not re.search(r"(?i)\b(score|grade|hire)\b", written)
         ):
-            return written, gap
-        return chosen
+            return written, gap, None
+        return *chosen, fell_back("its reply was not a usable follow-up question")
 
 
 def _ask(question: Question, n: int, total: int) -> str:

@@ -23,6 +23,11 @@ class LLMError(RuntimeError):
     """The model could not produce a reply. The message is safe to show (never contains a key)."""
 
 
+class EmptyReply(LLMError):
+    """The model answered, with nothing. Unlike a transport error (the SDK has retried those), asking
+    again may help."""
+
+
 @runtime_checkable
 class ChatModel(Protocol):
     id: str
@@ -70,35 +75,43 @@ class OpenAICompatibleModel:
         # langchain sends max_completion_tokens, which llama.cpp's server ignores: send max_tokens too.
         return self._chat.bind(max_tokens=max_tokens, extra_body={"max_tokens": max_tokens})
 
+    def _scrub(self, text: str) -> str:
+        """`text` without the API key (an error body or a leaky proxy may echo the request's headers)."""
+        secret = self._api_key.get_secret_value() if self._api_key else ""
+        return text.replace(secret, "***") if secret else text
+
     def _safe(self, exc: Exception) -> LLMError:
-        text = f"{type(exc).__name__}: {exc}"
-        if self._api_key:
-            text = text.replace(self._api_key.get_secret_value(), "***")
-        return LLMError(f"{self.id} failed: {text[:500]}")
+        return LLMError(f"{self.id} failed: {self._scrub(f'{type(exc).__name__}: {exc}')[:500]}")
 
     def complete(self, messages: Messages, *, max_tokens: int | None = None) -> str:
+        failure: LLMError | None = None
         try:
             reply = self._client(max_tokens or self.max_tokens).invoke(list(messages))
         except Exception as exc:  # the SDK has already retried; report one clear error
-            raise self._safe(exc) from None
+            failure = self._safe(exc)
+        if failure is not None:  # raised outside `except`: no __context__ holding the unscrubbed error
+            raise failure
         content = reply.content if isinstance(reply.content, str) else str(reply.content)
         if not content.strip():
-            raise LLMError(f"{self.id} returned an empty reply")
-        return content
+            raise EmptyReply(f"{self.id} returned an empty reply")
+        return self._scrub(content)
 
     def stream(self, messages: Messages, *, max_tokens: int | None = None) -> Iterator[str]:
         received = finished = False
+        failure: LLMError | None = None
         try:
             for chunk in self._client(max_tokens or self.max_tokens).stream(list(messages)):
                 finished = finished or bool(chunk.response_metadata.get("finish_reason"))
                 piece = chunk.content if isinstance(chunk.content, str) else str(chunk.content)
                 if piece:
                     received = True
-                    yield piece
+                    yield self._scrub(piece)
         except Exception as exc:
-            raise self._safe(exc) from None
+            failure = self._safe(exc)
+        if failure is not None:
+            raise failure
         if not received:
-            raise LLMError(f"{self.id} returned an empty reply")
+            raise EmptyReply(f"{self.id} returned an empty reply")
         if not finished:
             # The connection closed mid-reply: what arrived is kept by the caller, but it is partial.
             raise LLMError(f"{self.id} stream ended before the reply was complete")

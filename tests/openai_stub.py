@@ -1,16 +1,20 @@
 """A real HTTP server on loopback that speaks the OpenAI chat-completions API, with scripted faults.
 
-Tests queue replies; each request takes the next one (the last one repeats). The real openai client
-(through langchain) talks to it, so retries, timeouts and streaming are exercised for real.
+Tests queue replies; each request takes the next one (the last one repeats). Or they set `responder`,
+a function from the request body to a reply, to answer by what is asked (a follow-up or a grade).
+The real openai client (through langchain) talks to it, so retries, timeouts and streaming are
+exercised for real.
 """
 
 from __future__ import annotations
 
 import json
 import socket
+import sys
 import threading
 import time
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -22,13 +26,18 @@ class Reply:
     delay: float = 0.0  # seconds to wait before answering (exceed the client timeout to time out)
     retry_after: str | None = None
     reset: bool = False  # close the connection without answering
-    truncate_stream: bool = False  # stop a stream mid-way without [DONE]
+    truncate_stream: bool = False  # stop a stream mid-way without [DONE]; a plain reply: half its body
+    # A leaky proxy: an error's message echoes the request's headers and body; a reply's text gets
+    # {authorization} / {headers} replaced by what was sent (the headers as JSON appended if neither).
+    echo: bool = False
 
 
 @dataclass
 class OpenAIStub:
     replies: list[Reply] = field(default_factory=lambda: [Reply("ok")])
     requests: list[dict[str, Any]] = field(default_factory=list)
+    responder: Callable[[dict[str, Any]], Reply] | None = None  # when set, used instead of `replies`
+    errors: list[str] = field(default_factory=list)  # exceptions raised while answering (not hang-ups)
 
     def __post_init__(self) -> None:
         stub = self
@@ -42,8 +51,13 @@ class OpenAIStub:
             def do_POST(self) -> None:
                 length = int(self.headers.get("content-length", 0))
                 body = json.loads(self.rfile.read(length) or b"{}")
-                stub.requests.append({"path": self.path, "body": body, "headers": dict(self.headers)})
-                reply = stub.replies.pop(0) if len(stub.replies) > 1 else stub.replies[0]
+                stub.requests.append(
+                    {"path": self.path, "body": body, "headers": dict(self.headers), "at": time.monotonic()}
+                )
+                if stub.responder is not None:
+                    reply = stub.responder(body)
+                else:
+                    reply = stub.replies.pop(0) if len(stub.replies) > 1 else stub.replies[0]
                 if reply.delay:
                     time.sleep(reply.delay)
                 if reply.reset:
@@ -51,7 +65,10 @@ class OpenAIStub:
                     self.connection.close()
                     return
                 if reply.status != 200:
-                    payload = json.dumps({"error": {"message": f"scripted {reply.status}", "type": "x"}}).encode()
+                    message = f"scripted {reply.status}"
+                    if reply.echo:
+                        message += f"; you sent headers {dict(self.headers)} and body {json.dumps(body)[:2000]}"
+                    payload = json.dumps({"error": {"message": message, "type": "x"}}).encode()
                     self.send_response(reply.status)
                     if reply.retry_after:
                         self.send_header("retry-after", reply.retry_after)
@@ -60,10 +77,20 @@ class OpenAIStub:
                     self.end_headers()
                     self.wfile.write(payload)
                     return
+                if reply.echo:  # a reply that repeats what it was sent: see Reply.echo
+                    reply = replace(reply, text=self._echoed(reply.text))
                 if body.get("stream"):
                     self._stream(body, reply)
                 else:
                     self._complete(body, reply)
+
+            def _echoed(self, text: str) -> str:
+                headers = json.dumps({"you_sent": dict(self.headers)})
+                if "{authorization}" not in text and "{headers}" not in text:
+                    return f"{text} {headers}"
+                return text.replace("{authorization}", self.headers.get("authorization", "")).replace(
+                    "{headers}", headers
+                )
 
             def _complete(self, body: dict, reply: Reply) -> None:
                 payload = json.dumps(
@@ -86,6 +113,11 @@ class OpenAIStub:
                 self.send_header("content-type", "application/json")
                 self.send_header("content-length", str(len(payload)))
                 self.end_headers()
+                if reply.truncate_stream:  # the connection drops half-way through the body
+                    self.wfile.write(payload[: len(payload) // 2])
+                    self.wfile.flush()
+                    self.connection.shutdown(socket.SHUT_RDWR)
+                    return
                 self.wfile.write(payload)
 
             def _stream(self, body: dict, reply: Reply) -> None:
@@ -120,18 +152,24 @@ class OpenAIStub:
                 self.wfile.write(f"data: {json.dumps(done)}\n\ndata: [DONE]\n\n".encode())
                 self.wfile.flush()
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        class Server(ThreadingHTTPServer):
+            def handle_error(self, request: Any, client_address: Any) -> None:
+                error = sys.exc_info()[1]
+                if not isinstance(error, (ConnectionError, TimeoutError)):  # a client that hung up is scripted
+                    stub.errors.append(repr(error))  # anything else is a bug in the stub or a responder
+
+        self._server = Server(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
         self._thread.start()
 
     @property
     def base_url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}/v1"
+        return f"http://127.0.0.1:{self._server.server_address[1]}/v1"
 
     def script(self, *replies: Reply) -> None:
         self.replies = list(replies)
+        self.responder = None
         self.requests.clear()
 
     def close(self) -> None:

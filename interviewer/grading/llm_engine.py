@@ -25,7 +25,7 @@ from interviewer.grading.rubric import DECISIONS, rubric
 from interviewer.grading.rule import Calibration, decide, features, load_calibration
 from interviewer.grading.signals import Measurement, measure
 from interviewer.index import Hit, Index
-from interviewer.llm import ChatModel, LLMError
+from interviewer.llm import ChatModel, EmptyReply, LLMError
 from interviewer.prompts import render_prompt
 
 MAX_REFERENCE_CHARS = 1500
@@ -134,6 +134,10 @@ def grade_with_llm(question: str, answer: str, index: Index, model: ChatModel, m
         result.attempts = attempt
         try:
             reply = model.complete(messages)
+        except EmptyReply as exc:  # nothing to validate: ask again, like an invalid reply
+            result.invalid_replies += 1
+            problem = str(exc)
+            continue
         except LLMError as exc:
             problem = str(exc)
             break  # the client already retried transport errors; do not hammer a failing endpoint

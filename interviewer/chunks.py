@@ -3,11 +3,13 @@
 A chunk unit is a real section (heading or admonition) together with its bold pseudo-heading
 subsections, unless a pseudo-heading is itself a question (then it is a unit of its own, so a
 question's model answer is exactly its text). Units longer than `max_chars` are split at
-pseudo-heading and block boundaries; tables and code blocks are never split; an oversized prose
+pseudo-heading and block boundaries; tables and code blocks are not split below `hard_limit`
+characters (beyond it they are cut between lines, a table's header repeated); an oversized prose
 block falls back to langchain's RecursiveCharacterTextSplitter.
 
-Ids are `source#heading/path/slugs:n`, n counting chunks with the same heading path, so an
-unchanged document always yields the same ids (re-ingest upserts instead of duplicating).
+Ids are `source#heading/path/slugs:n`, n counting chunks with the same slug path, so an
+unchanged document always yields the same ids (re-ingest upserts instead of duplicating) and no
+two chunks of a document share one.
 """
 
 from __future__ import annotations
@@ -110,9 +112,51 @@ def _units(doc: Document) -> list[_Unit]:
     return units
 
 
+def hard_limit(max_chars: int) -> int:
+    """The most a table or code block may hold in one chunk; longer ones are cut between lines."""
+    return max(4 * max_chars, 4000)
+
+
+def _split_lines(block: str, limit: int, header: list[str], footer: str = "") -> list[str]:
+    """Cut an oversized table or code block between lines, repeating its header in every piece."""
+    head = "\n".join(header)
+    lines = block.split("\n")[len(header) :]
+    if len(head) + len(footer) > limit // 4:  # a monstrous header is not worth repeating
+        head, footer, lines = "", "", block.split("\n")
+    room = limit - len(head) - len(footer) - 2
+    if footer and lines and lines[-1].strip() == footer.strip():
+        lines = lines[:-1]
+    pieces: list[str] = []
+    current: list[str] = []
+    size = 0
+    for line in lines:
+        # A single line longer than the limit (a 100 KB table row) is cut into pieces itself.
+        parts = [line[i : i + room] for i in range(0, len(line), room)] or [""]
+        for part in parts:
+            if current and size + len(part) + 1 > room:
+                pieces.append("\n".join(current))
+                current, size = [], 0
+            current.append(part)
+            size += len(part) + 1
+    if current:
+        pieces.append("\n".join(current))
+    return ["\n".join(x for x in (head, piece, footer) if x) for piece in pieces]
+
+
 def _split_oversized(block: str, max_chars: int) -> list[str]:
-    if len(block) <= max_chars or _FENCE.match(block) or block.lstrip().startswith("|"):
-        return [block]  # tables and code stay whole
+    if len(block) <= max_chars:
+        return [block]
+    fence = _FENCE.match(block)
+    if fence or block.lstrip().startswith("|"):
+        # Tables and code stay whole up to the hard limit; beyond it (an unclosed fence swallowing
+        # the rest of the file, a 10,000-row table) they are cut between lines.
+        if len(block) <= hard_limit(max_chars):
+            return [block]
+        if fence:
+            return _split_lines(block, hard_limit(max_chars), block.split("\n")[:1], fence.group(1))
+        table_head = block.split("\n")[:2]
+        header = table_head if len(table_head) == 2 and set(table_head[1].strip()) <= set("|:- ") else []
+        return _split_lines(block, hard_limit(max_chars), header[:2] if header else [])
     from langchain_text_splitters import RecursiveCharacterTextSplitter
 
     splitter = RecursiveCharacterTextSplitter(chunk_size=max_chars, chunk_overlap=0)
@@ -170,18 +214,20 @@ def chunk_document(doc: Document, track: str, answer_paths: set[tuple[str, ...]]
     chunks: list[Chunk] = []
     first = doc.sections[0] if doc.sections else None
     doc_title = first.title if first is not None and first.level == 1 else ""
-    path_counts: dict[tuple[str, ...], int] = {}
+    path_counts: dict[str, int] = {}
     for unit in _units(doc):
         unit_path = unit.section.path
-        is_answer = any(unit_path[: len(p)] == p for p in answer_paths)
+        is_answer = any(unit_path[:n] in answer_paths for n in range(1, len(unit_path) + 1))
         for title, blocks in _pack(unit.parts, max_chars):
             text = "\n\n".join(blocks).strip()
             if not text:
                 continue
             heading_path = (*unit_path, title) if title else unit_path
-            n = path_counts.get(heading_path, 0)
-            path_counts[heading_path] = n + 1
+            # Counted per slug path, not per heading path: "Café!" and "Cafe?" (or two headings in
+            # a script slugify drops) share a slug, and Chroma refuses duplicate ids in one upsert.
             slug_path = "/".join(slugify(p) for p in heading_path)
+            n = path_counts.get(slug_path, 0)
+            path_counts[slug_path] = n + 1
             chunks.append(
                 Chunk(
                     id=f"{doc.source}#{slug_path}:{n}",

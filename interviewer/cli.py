@@ -36,28 +36,16 @@ def ingest(
     """Index the bundled corpus and your documents; only added or changed documents are embedded."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from interviewer.corpus import add_user_document, check_user_document
     from interviewer.documents import DocumentError
     from interviewer.index import Index
 
     settings = _settings()
-    # All or nothing: if any named document is refused, nothing is added and the index is untouched.
-    refused = []
-    for path in paths or []:
-        try:
-            check_user_document(path, settings)
-        except DocumentError as exc:
-            refused.append(str(exc))
-    if refused:
-        for message in refused:
-            err.print(f"[red]refused:[/red] {escape(message)}")
-        err.print("Nothing was added; the index is unchanged.")
-        raise typer.Exit(1)
-    for path in paths or []:
-        add_user_document(path, settings)
-        console.print(f"added [bold]{escape(path.name)}[/bold] to your documents")
+    # All or nothing: if any named document is refused, nothing is added and the index is untouched
+    # (every file is checked before anything changes); if indexing fails later, the documents folder
+    # and the index are put back as they were.
     failed = False
-    index = Index(settings)
+    index = Index(settings, notify=lambda message: err.print(f"[yellow]{escape(message)}[/yellow]"))
+    problem: Exception | None = None
     with Progress(
         TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=err
     ) as progress:
@@ -66,7 +54,23 @@ def ingest(
         def on_progress(stage: str, done: int, total: int) -> None:
             progress.update(task, completed=done, total=total)
 
-        report = index.sync(progress=on_progress)
+        try:
+            if paths:
+                report = index.add_user_documents(list(paths), progress=on_progress)
+            else:
+                report = index.sync(progress=on_progress)
+        except Exception as exc:  # the folder and the index were restored; say why, without a traceback
+            problem = exc
+    if problem is not None:
+        if isinstance(problem, DocumentError):
+            for message in str(problem).splitlines():
+                err.print(f"[red]refused:[/red] {escape(message)}")
+        else:
+            err.print(f"[red]ingest failed:[/red] {escape(type(problem).__name__)}: {escape(str(problem))}")
+        err.print("Nothing was added; the index is unchanged." if paths else "The index is as it was.")
+        raise typer.Exit(1)
+    for path in paths or []:
+        console.print(f"added [bold]{escape(path.name)}[/bold] to your documents")
     for message in report.refused:
         failed = True
         err.print(f"[red]refused:[/red] {escape(message)}")

@@ -5,19 +5,42 @@ server shares it too) records each document's content hash; `sync` parses and em
 changed documents, deletes the chunks of removed ones, and touches nothing when nothing changed
 (the embedding model is not even loaded). A document's manifest entry is written after its chunks,
 so an interrupted ingest is redone on the next run rather than trusted.
+
+A sync is one transaction from the user's point of view: everything is parsed and embedded before
+the first write, and if a write fails the touched documents' previous chunks and manifest entries
+are put back. `add_user_documents` extends that to the documents folder (all files or none).
+
+An embedded index is checked when it is opened (a kill -9 or a full disk can leave it half-written):
+SQLite's quick_check, that Chroma can read every chunk and the vector index finds a stored vector,
+and that each manifest entry's chunk count matches the store. A damaged index is moved aside and
+rebuilt; documents whose chunks disagree with the manifest are re-indexed. Either is said on stderr.
 """
 
 from __future__ import annotations
 
+import contextlib
+import shutil
+import sqlite3
+import sys
 import threading
-from collections.abc import Callable
+from collections import Counter
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel
 
 from interviewer.chunks import Chunk
-from interviewer.corpus import DocumentFile, ParsedDocument, document_files, file_sha256, parse_file
+from interviewer.corpus import (
+    DocumentFile,
+    ParsedDocument,
+    check_user_documents,
+    document_files,
+    file_sha256,
+    parse_file,
+    user_documents_added,
+)
 from interviewer.documents import DocumentError
 from interviewer.settings import Settings
 
@@ -97,47 +120,148 @@ class _Bm25:
         return [(int(d), float(s)) for d, s in zip(docs[0], scores[0], strict=True) if s > 0]
 
 
+@dataclass
+class _Snapshot:
+    """What a sync is about to overwrite: the touched documents' chunks and manifest entries."""
+
+    sources: list[str]
+    chunks: dict[str, Any]
+    manifest: dict[str, Any]
+
+
 class Index:
-    def __init__(self, settings: Settings):
+    def __init__(self, settings: Settings, notify: Callable[[str], None] | None = None):
         self.settings = settings
         self._client: Any = None
         self._collection: Any = None  # handles are cached: get_or_create costs a round trip per call
         self._manifest_handle: Any = None
         self._bm25: _Bm25 | None = None
         self._lock = threading.Lock()
+        self._open_lock = threading.RLock()
+        self._notify = notify or _print_notice
+        self.notices: list[str] = []  # what the integrity check found and did, in words
+        self._rebuild_pending = False
+        self._syncing = False
 
     # --- storage -------------------------------------------------------------------------------
 
     @property
     def client(self) -> Any:
         if self._client is None:
+            with self._open_lock:
+                if self._client is None:
+                    self._client = self._open()
+                    if self._rebuild_pending and not self._syncing:
+                        self.sync()  # the documents are all on disk: put back what was lost
+        return self._client
+
+    def _persistent_client(self) -> Any:
+        import chromadb
+        from chromadb.config import Settings as ChromaSettings
+
+        self.settings.index_dir.mkdir(parents=True, exist_ok=True)
+        return chromadb.PersistentClient(
+            path=str(self.settings.index_dir), settings=ChromaSettings(anonymized_telemetry=False)
+        )
+
+    def _open(self) -> Any:
+        if self.settings.chroma_mode == "http":
+            # A shared server owns its storage (and other clients may be mid-ingest): no repairs here.
             import chromadb
             from chromadb.config import Settings as ChromaSettings
 
-            chroma_settings = ChromaSettings(anonymized_telemetry=False)
-            if self.settings.chroma_mode == "http":
-                self._client = chromadb.HttpClient(
-                    host=self.settings.chroma_host, port=self.settings.chroma_port, settings=chroma_settings
-                )
-            else:
-                self.settings.index_dir.mkdir(parents=True, exist_ok=True)
-                self._client = chromadb.PersistentClient(path=str(self.settings.index_dir), settings=chroma_settings)
-        return self._client
+            return chromadb.HttpClient(
+                host=self.settings.chroma_host,
+                port=self.settings.chroma_port,
+                settings=ChromaSettings(anonymized_telemetry=False),
+            )
+        directory = self.settings.index_dir
+        problem = _storage_problem(directory)
+        client = None
+        if problem is None:
+            try:
+                client = self._persistent_client()
+                problem = self._verify(client)
+            except Exception as exc:  # whatever Chroma raises on a broken store, it is a broken store
+                problem = f"{type(exc).__name__}: {_first_line(exc)}"
+        if problem is None:
+            return client
+        self._collection = self._manifest_handle = None
+        _forget_client(client, directory)
+        aside = _move_aside(directory)
+        kept = f"; the damaged copy is in {aside}" if aside else ""
+        self._say(f"index at {directory} was damaged ({problem}); rebuilding it from the documents{kept}")
+        self._rebuild_pending = True
+        return self._persistent_client()
+
+    def _verify(self, client: Any) -> str | None:
+        """None if the store is readable and agrees with the manifest; repairs small disagreements.
+
+        Raises (or returns the reason) when the store itself cannot be trusted.
+        """
+        chunks = client.get_or_create_collection(
+            self.settings.collection, embedding_function=None, configuration={"hnsw": {"space": "cosine"}}
+        )
+        manifest_collection = client.get_or_create_collection(
+            f"{self.settings.collection}_manifest", embedding_function=None
+        )
+        got = chunks.get(include=["metadatas"])
+        if int(chunks.count()) != len(got["ids"]):
+            return f"Chroma counts {chunks.count()} chunks but returns {len(got['ids'])}"
+        if got["ids"]:
+            probe = chunks.get(ids=[got["ids"][0]], include=["embeddings"])
+            found = chunks.query(query_embeddings=probe["embeddings"], n_results=1, include=["distances"])
+            if not found["ids"][0] or float(found["distances"][0][0]) > 0.01:
+                return "the vector index does not find a vector it stores"
+        per_source = Counter(str((m or {}).get("source", "")) for m in got["metadatas"])
+        listed = manifest_collection.get(include=["metadatas"])
+        manifest = {i: dict(m or {}) for i, m in zip(listed["ids"], listed["metadatas"], strict=True)}
+        wrong = sorted(
+            source
+            for source, entry in manifest.items()
+            if "chunks" in entry and per_source.get(source, 0) != int(entry["chunks"])
+        )
+        orphans = sorted(source for source in per_source if source not in manifest)
+        if wrong or orphans:
+            described = ", ".join(
+                [f"{s}: {per_source.get(s, 0)} chunks, manifest says {manifest[s]['chunks']}" for s in wrong[:3]]
+                + [f"{s}: chunks without a manifest entry" for s in orphans[:3]]
+            )
+            more = len(wrong) + len(orphans) - min(len(wrong), 3) - min(len(orphans), 3)
+            described += f" and {more} more" if more > 0 else ""
+            chunks.delete(where={"source": {"$in": wrong + orphans}})
+            if wrong:
+                manifest_collection.delete(ids=wrong)
+            self._say(
+                f"index at {self.settings.index_dir} disagreed with its manifest ({described}), as an "
+                f"interrupted ingest leaves it; re-indexing {len(wrong) + len(orphans)} document(s)"
+            )
+            self._rebuild_pending = True
+        self._collection, self._manifest_handle = chunks, manifest_collection
+        return None
+
+    def _say(self, message: str) -> None:
+        self.notices.append(message)
+        self._notify(message)
 
     @property
     def chunks(self) -> Any:
         if self._collection is None:
-            self._collection = self.client.get_or_create_collection(
-                self.settings.collection, embedding_function=None, configuration={"hnsw": {"space": "cosine"}}
-            )
+            client = self.client
+            if self._collection is None:
+                self._collection = client.get_or_create_collection(
+                    self.settings.collection, embedding_function=None, configuration={"hnsw": {"space": "cosine"}}
+                )
         return self._collection
 
     @property
     def _manifest_collection(self) -> Any:
         if self._manifest_handle is None:
-            self._manifest_handle = self.client.get_or_create_collection(
-                f"{self.settings.collection}_manifest", embedding_function=None
-            )
+            client = self.client
+            if self._manifest_handle is None:
+                self._manifest_handle = client.get_or_create_collection(
+                    f"{self.settings.collection}_manifest", embedding_function=None
+                )
         return self._manifest_handle
 
     def manifest(self) -> dict[str, dict[str, Any]]:
@@ -149,12 +273,35 @@ class Index:
 
     # --- ingest --------------------------------------------------------------------------------
 
-    def sync(self, files: list[DocumentFile] | None = None, progress: ProgressFn | None = None) -> IngestReport:
-        """Make the index hold exactly `files` (default: the corpus and the user's documents)."""
+    def sync(
+        self,
+        files: list[DocumentFile] | None = None,
+        progress: ProgressFn | None = None,
+        *,
+        required: Collection[str] = (),
+    ) -> IngestReport:
+        """Make the index hold exactly `files` (default: the corpus and the user's documents).
+
+        A document that cannot be read is reported in `refused` and left as it was, unless its source
+        is in `required`: then DocumentError is raised before anything is written. If writing fails
+        part-way, what was written is undone before the exception propagates.
+        """
+        self._syncing = True
+        try:
+            return self._sync(files, progress, required)
+        finally:
+            self._syncing = False
+
+    def _sync(
+        self, files: list[DocumentFile] | None, progress: ProgressFn | None, required: Collection[str]
+    ) -> IngestReport:
+        self.client  # opens (and checks) the store before anything is read from it  # noqa: B018
+        self._rebuild_pending = False
         files = document_files(self.settings) if files is None else files
         report = IngestReport()
         known = self.manifest()
         parsed: list[ParsedDocument] = []
+        must_fail: list[str] = []
         for file in files:
             entry = known.get(file.source)
             try:
@@ -164,10 +311,16 @@ class Index:
                     continue
                 parsed.append(parse_file(file, self.settings))
             except (DocumentError, OSError) as exc:
-                report.refused.append(str(exc))
+                message = str(exc) if isinstance(exc, DocumentError) else f"{file.path.name}: {exc}"
+                report.refused.append(message)
+                if file.source in required:
+                    must_fail.append(message)
+        if must_fail:
+            raise DocumentError("\n".join(must_fail))
         removed = [source for source in known if source not in {f.source for f in files}]
 
         chunks = [c for doc in parsed for c in doc.chunks]
+        vectors: list[list[float]] = []
         if chunks:
             from interviewer.embeddings import embed
 
@@ -179,22 +332,70 @@ class Index:
                 if progress:
                     progress("embedding", done, len(chunks))
 
-            vectors = embed([c.embed_text for c in chunks], progress=step)
+            vectors = embed([c.embed_text for c in chunks], progress=step).tolist()
+        # Everything slow or fallible is done; now the writes, undone if any of them fails.
+        touched = [doc.file.source for doc in parsed] + removed
+        snapshot = self._snapshot(touched) if touched else None
+        try:
             offset = 0
             for doc in parsed:
                 n = len(doc.chunks)
-                self._replace_document(doc, vectors[offset : offset + n].tolist())
+                self._replace_document(doc, vectors[offset : offset + n])
                 offset += n
                 (report.changed if doc.file.source in known else report.added).append(doc.file.source)
-            report.chunks_embedded = len(chunks)
-        for source in removed:
-            self.chunks.delete(where={"source": source})
-            self._manifest_collection.delete(ids=[source])
-            report.removed.append(source)
-        if parsed or removed:
-            self._bm25 = None
+            for source in removed:
+                self.chunks.delete(where={"source": source})
+                self._manifest_collection.delete(ids=[source])
+                report.removed.append(source)
+        except BaseException:
+            if snapshot is not None:
+                self._restore(snapshot)
+            raise
+        finally:
+            if parsed or removed:
+                self._bm25 = None
+        report.chunks_embedded = len(chunks)
         report.chunks_total = self.count()
         return report
+
+    def add_user_documents(self, paths: list[Path], progress: ProgressFn | None = None) -> IngestReport:
+        """Copy the user's documents into the documents folder and index them: all of them or none.
+
+        Raises DocumentError (one line per refused file) if any is refused, before anything changes;
+        if indexing fails later, the folder and the index are put back as they were.
+        """
+        staged, refused = check_user_documents(paths, self.settings)
+        if refused:
+            raise DocumentError("\n".join(refused))
+        with user_documents_added(staged, self.settings) as files:
+            return self.sync(progress=progress, required={f.source for f in files})
+
+    def _snapshot(self, sources: list[str]) -> _Snapshot:
+        chunks = self.chunks.get(where={"source": {"$in": sources}}, include=["embeddings", "documents", "metadatas"])
+        manifest = self._manifest_collection.get(ids=sources, include=["metadatas"])
+        return _Snapshot(sources, chunks, manifest)
+
+    def _restore(self, snapshot: _Snapshot) -> None:
+        """Put the snapshotted documents back exactly: their chunks, vectors and manifest entries."""
+        self.chunks.delete(where={"source": {"$in": snapshot.sources}})
+        old = snapshot.chunks
+        batch = max(1, min(5000, int(self.client.get_max_batch_size())))
+        for start in range(0, len(old["ids"]), batch):
+            end = start + batch
+            self.chunks.add(
+                ids=old["ids"][start:end],
+                embeddings=old["embeddings"][start:end],
+                documents=old["documents"][start:end],
+                metadatas=old["metadatas"][start:end],
+            )
+        self._manifest_collection.delete(ids=snapshot.sources)
+        if snapshot.manifest["ids"]:
+            self._manifest_collection.add(
+                ids=snapshot.manifest["ids"],
+                embeddings=[[1.0]] * len(snapshot.manifest["ids"]),
+                metadatas=snapshot.manifest["metadatas"],
+            )
+        self._bm25 = None
 
     def _replace_document(self, doc: ParsedDocument, vectors: list[list[float]]) -> None:
         collection = self.chunks
@@ -350,3 +551,69 @@ def _matches(meta: dict[str, Any], filters: dict[str, Any]) -> bool:
         if meta.get(key) not in allowed:
             return False
     return True
+
+
+# --- integrity --------------------------------------------------------------------------------------
+
+
+def _print_notice(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0][:200] if text else "no message"
+
+
+def _storage_problem(directory: Path) -> str | None:
+    """What is wrong with an embedded index's files, checked before Chroma opens them (None: nothing)."""
+    if not directory.is_dir():
+        return None
+    db = directory / "chroma.sqlite3"
+    segments = [p for p in directory.iterdir() if p.is_dir() and len(p.name) == 36 and p.name.count("-") == 4]
+    if not db.is_file() or db.stat().st_size == 0:
+        return "chroma.sqlite3 is missing or empty but vector segments remain" if segments else None
+    try:
+        connection = sqlite3.connect(db, timeout=10)
+        try:
+            rows = connection.execute("PRAGMA quick_check").fetchall()
+        finally:
+            connection.close()
+    except sqlite3.OperationalError as exc:
+        if "locked" in str(exc) or "busy" in str(exc):
+            return None  # another process is writing; Chroma will wait for it too
+        return f"chroma.sqlite3: {exc}"
+    except sqlite3.DatabaseError as exc:
+        return f"chroma.sqlite3: {exc}"
+    if rows != [("ok",)]:
+        return f"chroma.sqlite3 failed SQLite's quick_check: {rows[0][0] if rows else 'no answer'}"
+    return None
+
+
+def _forget_client(client: Any, directory: Path) -> None:
+    """Release Chroma's per-process system for this directory, so a fresh client really reopens it."""
+    from chromadb.api.shared_system_client import SharedSystemClient
+
+    if client is not None:
+        with contextlib.suppress(Exception):
+            client.close()
+    system = SharedSystemClient._identifier_to_system.pop(str(directory), None)
+    SharedSystemClient._identifier_to_refcount.pop(str(directory), None)
+    if system is not None:
+        with contextlib.suppress(Exception):
+            system.stop()
+
+
+def _move_aside(directory: Path) -> Path | None:
+    """Move a damaged index out of the way (keeping one copy to look at); delete it if that fails."""
+    if not directory.exists():
+        return None
+    aside = directory.with_name(directory.name + ".damaged")
+    try:
+        if aside.exists():
+            shutil.rmtree(aside)
+        directory.rename(aside)
+        return aside
+    except OSError:
+        shutil.rmtree(directory, ignore_errors=True)
+        return None

@@ -1,8 +1,14 @@
 """Durable sessions: an append-only JSONL event log per session, fsync'd as each event happens.
 
 A session's state is never stored, only derived by replaying its events, so a crash loses at most an
-event that was still being written (a torn last line is detected and skipped when reading). The
-candidate's answer is appended before any grading starts, so nothing typed is lost.
+event that was still being written (a torn last line is detected and skipped when reading, and the
+next append starts on a fresh line so it is not glued to the torn one). The candidate's answer is
+appended before any grading starts, so nothing typed is lost.
+
+Lines are split on "\n" only and decoded one at a time: an answer may contain U+2028 or other
+characters that str.splitlines() treats as line breaks, and a torn line may end inside a UTF-8
+sequence; neither may cost another event. Text UTF-8 cannot encode (a lone surrogate from a browser)
+is written with "surrogatepass" and read back exactly, instead of failing the append.
 """
 
 from __future__ import annotations
@@ -37,9 +43,16 @@ class SessionLog:
     def append(self, session_id: str, event: dict[str, Any]) -> dict[str, Any]:
         event = {"at": round(time.time(), 3), **event}
         self.directory.mkdir(parents=True, exist_ok=True)
-        line = json.dumps(event, ensure_ascii=False) + "\n"
-        with open(self.path(session_id), "a", encoding="utf-8") as f:
-            f.write(line)
+        # A lone surrogate (from a browser) is kept as is, in the 3-byte form "surrogatepass" writes;
+        # JSON escapes would not do: json.loads joins an escaped pair into one character.
+        data = (json.dumps(event, ensure_ascii=False) + "\n").encode("utf-8", "surrogatepass")
+        with open(self.path(session_id), "ab+") as f:
+            f.seek(0, os.SEEK_END)
+            if f.tell() > 0:
+                f.seek(-1, os.SEEK_END)
+                if f.read(1) != b"\n":
+                    data = b"\n" + data  # end a line torn by a crash, so this event stands alone
+            f.write(data)
             f.flush()
             os.fsync(f.fileno())
         return event
@@ -49,13 +62,15 @@ class SessionLog:
         if not path.exists():
             raise SessionNotFound(session_id)
         events = []
-        for line in path.read_text(encoding="utf-8").splitlines():
-            if not line.strip():
+        for raw in path.read_bytes().split(b"\n"):
+            if not raw.strip():
                 continue
             try:
-                events.append(json.loads(line))
-            except json.JSONDecodeError:
-                continue  # a torn final line from a crash mid-write; every complete event is kept
+                event = json.loads(raw.decode("utf-8", "surrogatepass"))
+            except (UnicodeDecodeError, json.JSONDecodeError):
+                continue  # a torn line from a crash mid-write; every complete event is kept
+            if isinstance(event, dict):
+                events.append(event)
         return events
 
     def ids(self) -> list[str]:

@@ -34,6 +34,8 @@ class Settings(BaseSettings):
     # Documents: what ingest accepts. Anything else is refused with a message, never half-indexed.
     allowed_suffixes: tuple[str, ...] = (".md", ".markdown", ".txt")
     max_document_bytes: int = 2_000_000
+    max_document_sections: int = 2_000  # headings, admonitions and bold titles in one document
+    max_document_chunks: int = 5_000  # what one document may add to the index (each is embedded)
     max_chunk_chars: int = 900
 
     # Retrieval

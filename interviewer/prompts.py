@@ -27,8 +27,8 @@ class Spotlit:
     text: str
 
 
-def spotlight(untrusted: str) -> Spotlit:
-    delimiter = f"UNTRUSTED-{secrets.token_hex(8)}"
+def spotlight(untrusted: str, label: str = "UNTRUSTED") -> Spotlit:
+    delimiter = f"{label}-{secrets.token_hex(8)}"
     marked = untrusted.replace(DATAMARK, "^").replace(" ", DATAMARK)
     return Spotlit(delimiter, marked)
 

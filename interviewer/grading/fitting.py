@@ -3,7 +3,8 @@
     python -m interviewer.grading.fitting evals/grader_dev.jsonl
 
 Every answer is measured once (signals do not depend on fitted parameters). The overall score is a
-ridge regression of the label index (No Hire = 0 ... Strong Hire = 4) on the standardised features
+ridge regression, with each weight held to its declared direction (rule.DIRECTIONS), of the label
+index (No Hire = 0 ... Strong Hire = 4) on the standardised features
 of the answers the guards pass (guarded answers are governed by their caps, and their keyword-rich
 or recited text would otherwise teach the regression that rubric terms are bad); the ridge penalty
 is chosen by leave-one-out inside the training data. The four thresholds are then chosen, by
@@ -30,12 +31,22 @@ from itertools import combinations
 from pathlib import Path
 
 import numpy as np
-from sklearn.linear_model import RidgeCV
+from sklearn.linear_model import Ridge
 from sklearn.metrics import cohen_kappa_score
+from sklearn.model_selection import GridSearchCV
 
 from interviewer.grading.reference import background, reference_for, warm_up
 from interviewer.grading.rubric import DECISIONS
-from interviewer.grading.rule import CALIBRATION_PATH, FEATURES, Calibration, apply_caps, axis_scores, features
+from interviewer.grading.rule import (
+    CALIBRATION_PATH,
+    DIRECTIONS,
+    FEATURES,
+    Calibration,
+    apply_caps,
+    axis_scores,
+    features,
+    reference_flags,
+)
 from interviewer.grading.segments import words
 from interviewer.grading.signals import measure
 from interviewer.index import Index
@@ -123,21 +134,52 @@ def fit(examples: list[Example], names: tuple[str, ...] = FEATURES, guards: bool
     means = x.mean(axis=0)
     scales = x.std(axis=0)
     scales[scales == 0] = 1.0
-    model = RidgeCV(alphas=ALPHAS).fit((x - means) / scales, y)
+    # Each feature is turned to its declared direction, so "weights >= 0" means "no weight has the
+    # wrong sign"; the penalty is chosen by 5-fold CV (unshuffled, so deterministic) in the training data.
+    signs = np.array([DIRECTIONS.get(name, 1) for name in names], dtype=float)
+    z = (x - means) / scales * signs
+    search = GridSearchCV(Ridge(positive=True), {"alpha": ALPHAS}, cv=min(5, len(y)), scoring="neg_mean_squared_error")
+    model = search.fit(z, y).best_estimator_
     calibration = Calibration(
         features=list(names),
         means=means.round(6).tolist(),
         scales=scales.round(6).tolist(),
-        weights=np.asarray(model.coef_).round(6).tolist(),
+        weights=(np.asarray(model.coef_) * signs).round(6).tolist(),
         intercept=round(float(model.intercept_), 6),
         thresholds=[0.5, 1.5, 2.5, 3.5],
-        alpha=float(model.alpha_),
+        alpha=float(model.alpha),
         trained_on=len(examples),
     )
     scores = np.array([calibration.score(e.values) for e in examples])
+    y = np.array([e.label for e in examples])
     flag_lists = [e.flags if guards else [] for e in examples]
-    calibration.thresholds = fit_thresholds(scores, np.array([e.label for e in examples]), flag_lists)
+    calibration.thresholds = fit_thresholds(scores, y, flag_lists)
+    if guards and "soft_coverage" in names:
+        calibration.coverage_floor = fit_coverage_floor(examples, scores, y, calibration)
+        flag_lists = [_all_flags(e, calibration) for e in examples]
+        calibration.thresholds = fit_thresholds(scores, y, flag_lists)
     return calibration
+
+
+def _all_flags(e: Example, calibration: Calibration) -> list[str]:
+    return [*e.flags, *reference_flags(e.values, calibration)]
+
+
+def fit_coverage_floor(examples: list[Example], scores: np.ndarray, y: np.ndarray, calibration: Calibration) -> float:
+    """The soft-coverage floor (0 = none) that maximises QWK of the capped decisions on these answers.
+
+    Candidates are the midpoints between the training answers' soft coverages in their lower half
+    (a floor above the median would cap ordinary answers); only a strict improvement moves it off 0.
+    """
+    values = np.unique([e.values["soft_coverage"] for e in examples])
+    values = values[values <= np.median(values)]
+    best_floor, best = 0.0, _qwk(y, _decisions(scores, [e.flags for e in examples], calibration.thresholds))
+    for floor in (values[:-1] + values[1:]) / 2:
+        trial = calibration.model_copy(update={"coverage_floor": float(floor)})
+        kappa = _qwk(y, _decisions(scores, [_all_flags(e, trial) for e in examples], calibration.thresholds))
+        if kappa > best + 1e-12:
+            best_floor, best = float(floor), kappa
+    return round(best_floor, 6)
 
 
 # --- evaluation ---------------------------------------------------------------------------------------
@@ -203,7 +245,7 @@ def cross_validate(
         test_idx = [i for i, f in enumerate(fold_ids) if f == k]
         calibration = fit(train, names, guards)
         for i in test_idx:
-            flags = examples[i].flags if guards else []
+            flags = _all_flags(examples[i], calibration) if guards else []
             raw = calibration.score(examples[i].values)
             decisions[i], scores[i], _ = apply_caps(raw, flags, calibration.thresholds)
         test = [examples[i] for i in test_idx]
@@ -258,6 +300,7 @@ def calibrate(dev_path: Path | str, index: Index, folds: int = 5, seed: int = 0,
     report["written"] = str(out)
     report["final"] = {
         "alpha": final.alpha,
+        "coverage_floor": final.coverage_floor,
         "thresholds": final.thresholds,
         "weights": dict(zip(final.features, final.weights, strict=True)),
     }

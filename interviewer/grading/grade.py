@@ -16,7 +16,14 @@ from interviewer.grading.rubric import DECISIONS, Decision
 
 # needs_review: set by the LLM engine when its decision lands far above the offline engine's.
 FlagName = Literal[
-    "possible_injection", "off_topic", "too_short", "keyword_list", "non_english", "verbatim_copy", "needs_review"
+    "possible_injection",
+    "off_topic",
+    "too_short",
+    "keyword_list",
+    "non_english",
+    "verbatim_copy",
+    "far_from_reference",
+    "needs_review",
 ]
 FLAG_NAMES: tuple[FlagName, ...] = (
     "possible_injection",
@@ -25,6 +32,7 @@ FLAG_NAMES: tuple[FlagName, ...] = (
     "keyword_list",
     "non_english",
     "verbatim_copy",
+    "far_from_reference",
     "needs_review",
 )
 

@@ -25,7 +25,7 @@ _ROLE_TOKEN = re.compile(r"<\|[a-z_]{2,20}\|>|\[/?INST\]|<</?SYS>>|</?s>", re.IG
 # A tag or marker that claims the answer has ended: whatever follows is not the candidate's answer.
 _FAKE_END = re.compile(
     r"</\s*(?:answer|response|candidate(?:_answer)?|user|input|transcript)\s*>"
-    r"|\[/\s*(?:answer|response)\s*\]|(?:^|\n)\s*[-=#*]*\s*end of (?:the )?(?:answer|response|transcript)\b",
+    r"|\[/\s*(?:answer|response)\s*\]|(?:^|\n)[ \t]*+[-=#*]*+[ \t]*+end of (?:the )?(?:answer|response|transcript)\b",
     re.IGNORECASE,
 )
 _GRADER_JSON = re.compile(
@@ -35,15 +35,41 @@ _AUDIENCE = (
     r"(?:ai|a\.i\.|llm|model|language model|grader|grading|evaluator|assessor|scorer|reviewer bot|assistant"
     r"|system|automated \w+|chatbot|gpt)"
 )
+_REQUEST = r"(?:please|kindly|grateful|appreciate|deserves?|merits?|warrants?|i hope|i ask|asking)"
+_RATING = (
+    r"(?:top|highest|maximum|max|full|perfect|best|generous|excellent|high)\s+(?:possible\s+)?"
+    r"(?:rating|score|marks|grade|decision|evaluation)s?\b"
+)
 INJECTION_PATTERNS: dict[str, re.Pattern[str]] = {
     "role line": re.compile(r"^[ \t>*#]*(?:system|assistant|developer|user)\s*:", re.IGNORECASE | re.MULTILINE),
+    # The same labels opening a sentence inside a paragraph ("...baseline. SYSTEM: this answer is...").
+    "role label": re.compile(r"(?<=[.!?:;])\s+(?:system|assistant|developer)\s*:", re.IGNORECASE),
+    # The answer judging itself ("this answer is exemplary", "my response meets the bar").
+    "grades itself": re.compile(
+        r"\b(?:this|my|the above|the previous)\s+(?:answer|response)\s+(?:is|was|deserves|meets|merits|exceeds)\b",
+        re.IGNORECASE,
+    ),
     "ignore instructions": re.compile(
         r"\b(?:ignore|disregard|forget|override)\b[^.\n]{0,40}\b(?:instructions?|prompts?|rules|rubric|guidelines|messages?)\b",
         re.IGNORECASE,
     ),
     "addresses the grader": re.compile(
         rf"\b(?:to|for|dear|attention|note (?:to|for)|hey|hi|hello)\s*:?\s+(?:the |any |an? )?{_AUDIENCE}\b"
-        rf"|\byou are (?:now |an? |the )+{_AUDIENCE}\b|\bas an? {_AUDIENCE}\b",
+        rf"|\byou are (?:now )?(?:an? |the )?(?:\w+\s+){{0,2}}{_AUDIENCE}\b|\bas an? {_AUDIENCE}\b"
+        r"|\b(?:whoever|whomever|anyone|everyone)\s+(?:who\s+)?(?:is\s+)?"
+        r"(?:read|review|grad|scor|evaluat|assess|mark|judg)\w*\s+(?:this|these|my|the answer)\b",
+        re.IGNORECASE,
+    ),
+    # A request for a good rating, however polite: a request word and a rating in one sentence.
+    "asks for a rating": re.compile(
+        rf"\b{_REQUEST}\b[^.!?\n]{{0,80}}\b{_RATING}|\b{_RATING}[^.!?\n]{{0,80}}\b{_REQUEST}\b"
+        r"|\b(?:give|award|grant|assign)\s+(?:me|this|my|it)\b[^.!?\n]{0,40}\b(?:marks?|points|stars?|a (?:5|five))\b"
+        r"|\b(?:be|go)\s+(?:generous|lenient|easy on)\b",
+        re.IGNORECASE,
+    ),
+    # Scores claimed for the rubric's own axes ("Scale 5, Reliability 5, Cost 5 ...").
+    "claims axis scores": re.compile(
+        r"(?:\b(?:scale|reliability|cost|ownership|evolution)\b\s*[:=-]?\s*[1-5](?:\s*/\s*5)?\b[\s,;.]*){3,}",
         re.IGNORECASE,
     ),
     "demands a decision": re.compile(
@@ -90,26 +116,41 @@ def _bracket_groups(text: str) -> list[tuple[int, int]]:
     return [(m.start(), m.end()) for m in re.finditer(r"\[[^\[\]]{0,600}\]|\([^()]{0,600}\)", text)]
 
 
+# A right-to-left override or embedding, and what it covers up to its pop (or the line's end): text
+# displayed in a different order than it is stored, which no honest answer needs.
+_BIDI_RUN = re.compile("[\u202a-\u202e\u2066-\u2068][^\u202c\u2069\n]*[\u202c\u2069]?")
+
+
 def find_injection(answer: str) -> Injection:
-    """Flag text addressed to the grader and cut it out; the rest is the answer to measure."""
+    """Flag text addressed to the grader and cut it out; the rest is the answer to measure.
+
+    The patterns read the text as a reader sees it: hidden characters are taken out first (an
+    instruction with a zero-width space between its letters is still an instruction), and every
+    position found maps back to the original, so the kept spans are verbatim parts of the answer.
+    """
     findings: list[tuple[str, str]] = []
-    removed = [False] * len(answer)
-
-    def remove(start: int, end: int) -> None:
-        for i in range(start, end):
-            removed[i] = True
-
-    # Hidden characters are flagged and left out of what is measured (signals drop them), but they
-    # do not split the text: a zero-width space inside a word must not cut the word in two.
     hidden = HIDDEN_CHARS.findall(answer)
     if hidden:
         findings.append(("hidden unicode", "".join(f"U+{ord(c):04X} " for c in dict.fromkeys(hidden)).strip()))
-    end_marker = _FAKE_END.search(answer)
+    covered = [False] * len(answer)
+    for match in _BIDI_RUN.finditer(answer):
+        if len(words(match.group(0))):
+            findings.append(("bidi override", HIDDEN_CHARS.sub("", match.group(0))))
+        for i in range(match.start(), match.end()):
+            covered[i] = True
+    original = [i for i, c in enumerate(answer) if not HIDDEN_CHARS.match(c)]  # text position -> answer
+    text = "".join(answer[i] for i in original)
+    removed = [covered[i] for i in original]
+
+    def remove(start: int, end: int) -> None:
+        removed[start:end] = [True] * max(0, end - start)
+
+    end_marker = _FAKE_END.search(text)
     if end_marker:
         findings.append(("fake delimiter", end_marker.group(0).strip()))
-        remove(end_marker.start(), len(answer))
+        remove(end_marker.start(), len(text))
     for pattern in (_ROLE_BLOCK, _ROLE_TOKEN, _GRADER_JSON):
-        for match in pattern.finditer(answer):
+        for match in pattern.finditer(text):
             findings.append(("role tokens" if pattern is not _GRADER_JSON else "fake grader json", match.group(0)))
             remove(match.start(), match.end())
 
@@ -118,13 +159,15 @@ def find_injection(answer: str) -> Injection:
     # sentences around it stay, so an appended attack leaves exactly the original answer to measure.
     hits: list[tuple[int, int, str]] = []
     for name, pattern in INJECTION_PATTERNS.items():
-        for match in pattern.finditer(answer):
+        for match in pattern.finditer(text):
             if not all(removed[match.start() : match.end()]):
                 hits.append((match.start(), match.end(), name))
-    paragraphs = _paragraphs(answer, 0, len(answer))
+    paragraphs = _paragraphs(text, 0, len(text))
+    brackets = _bracket_groups(text)
+    sentences_of: dict[int, list[Span]] = {}  # per paragraph start, computed once (many hits, one paragraph)
     for start, end, name in hits:
-        findings.append((name, answer[start:end].strip()))
-        group = next(((a, b) for a, b in _bracket_groups(answer) if a <= start and end <= b), None)
+        findings.append((name, text[start:end].strip()))
+        group = next(((a, b) for a, b in brackets if a <= start and end <= b), None)
         if group:
             remove(*group)
             continue
@@ -132,7 +175,9 @@ def find_injection(answer: str) -> Injection:
         if name == "role line":
             remove(start, p_end)
             continue
-        for sentence in sentence_spans(answer[p_start:p_end]):
+        if p_start not in sentences_of:
+            sentences_of[p_start] = sentence_spans(text[p_start:p_end])
+        for sentence in sentences_of[p_start]:
             s_start, s_end = p_start + sentence.start, p_start + sentence.end
             if s_start < end and start < s_end:
                 remove(s_start, s_end)
@@ -142,8 +187,8 @@ def find_injection(answer: str) -> Injection:
         if not gone and run is None:
             run = i
         elif gone and run is not None:
-            for p_start, p_end in _paragraphs(answer, run, i):
-                kept.extend(_trimmed(answer, p_start, p_end))
+            for p_start, p_end in _paragraphs(text, run, i):
+                kept.extend(_trimmed(answer, original[p_start], original[p_end - 1] + 1))
             run = None
     if any(removed):
         # Left-overs of a cut-out attack ("P.S.", a stray label) are not part of the answer.
@@ -239,4 +284,21 @@ def is_keyword_list(form: Form, distinct_terms: int) -> bool:
         form.words >= 8
         and form.fragment_share >= KEYWORD_FRAGMENT_SHARE
         and distinct_terms / max(1, form.words) >= KEYWORD_TERM_RATE
+    )
+
+
+# One sentence that is a bare list of rubric terms inside an otherwise real answer ("Key themes: SLOs,
+# showback, runbooks, ..."): nearly all of it short fragments, at least four distinct rubric terms,
+# one in every five words. Such a sentence adds words and terms, not evidence, so it is not measured.
+# (Stricter than is_keyword_list, which judges a whole answer: real answers do list a few things.)
+TERM_LIST_FRAGMENT_SHARE = 0.9
+TERM_LIST_MIN_TERMS = 4
+TERM_LIST_TERM_RATE = 0.2
+
+
+def is_term_list(sentence: Form, distinct_terms: int) -> bool:
+    return (
+        sentence.fragment_share >= TERM_LIST_FRAGMENT_SHARE
+        and distinct_terms >= TERM_LIST_MIN_TERMS
+        and distinct_terms / max(1, sentence.words) >= TERM_LIST_TERM_RATE
     )

@@ -31,6 +31,7 @@ from interviewer.grading.rule import (
     decide,
     features,
     load_calibration,
+    reference_flags,
 )
 from interviewer.grading.segments import words
 from interviewer.grading.signals import OUTCOME, SPECIFIC, AxisEvidence, Measurement, measure
@@ -111,6 +112,8 @@ def build_grade(
     scores = axis_scores(m)
     values = features(m, scores)
     raw_score = calibration.score(values)
+    # The fitted coverage floor's flag joins the guards' flags (once: an LLM grade reuses this m).
+    m.flags.extend(f for f in reference_flags(values, calibration) if f not in m.flags)  # type: ignore[misc]
     decision, score, uncapped = decide(raw_score, m.flags, calibration.thresholds)
     not_assessed = bool(NOT_ASSESSED & set(m.flags))
 

@@ -18,6 +18,10 @@ Caps, applied after the thresholds, can only lower a decision:
   than a judgement of content it could not read.
 - verbatim_copy: at most Lean Hire. A recited model answer shows the candidate knows the script,
   not that they did it ("capped at Lean Hire pending probing").
+- far_from_reference: at most Lean Hire. The answer's sentences are, on average, further from the
+  reference answer's key points than a fitted floor (soft coverage); such an answer may be a good
+  answer to a neighbouring question, which embeddings alone cannot tell from this one. The floor is
+  fitted with the thresholds (0 switches it off).
 """
 
 from __future__ import annotations
@@ -44,6 +48,7 @@ CAPS: dict[str, int] = {
     "too_short": LEAN_NO_HIRE,
     "non_english": LEAN_NO_HIRE,
     "verbatim_copy": LEAN_HIRE,
+    "far_from_reference": LEAN_HIRE,
 }
 CAP_REASONS: dict[str, str] = {
     "possible_injection": "text addressed to the grader was removed and the decision capped at Lean No Hire",
@@ -52,6 +57,10 @@ CAP_REASONS: dict[str, str] = {
     "too_short": "too short to show evidence on any axis: capped at Lean No Hire",
     "non_english": "not in English, the panel's language, so not assessed: Lean No Hire",
     "verbatim_copy": "recited from the prep material rather than told from experience: capped at Lean Hire",
+    "far_from_reference": (
+        "says little of what the reference answer covers (possibly an answer to a neighbouring question): "
+        "capped at Lean Hire until a follow-up shows more"
+    ),
 }
 # Flags that make the grade "not assessed": the decision is the cap itself, not a content judgement.
 NOT_ASSESSED = frozenset({"non_english"})
@@ -69,7 +78,7 @@ RED_FLAG_AXIS = {
 # The signals the overall score combines: every content signal measured (guard-only measurements
 # such as fragment share or verbatim share are left to the guards).
 FEATURES: tuple[str, ...] = (
-    "log_words",
+    "log_substantive_words",
     "coverage",
     "soft_coverage",
     "relevance_question",
@@ -90,6 +99,34 @@ FEATURES: tuple[str, ...] = (
     "axes_with_evidence",
     "axis_score_mean",
 )
+
+
+# The direction each feature may move the score: more of it is better (+1) or worse (-1), as the
+# rubric reads. The fit may not reverse a direction (a weight is 0 rather than the wrong sign): with
+# correlated features an unconstrained fit learns that, say, being less relevant to the question
+# scores higher once length is accounted for, and padding an answer with filler exploits exactly that.
+DIRECTIONS: dict[str, int] = {
+    "log_substantive_words": 1,
+    "coverage": 1,
+    "soft_coverage": 1,
+    "relevance_question": 1,
+    "relevance_model": 1,
+    "topicality": 1,
+    "log_specific_items": 1,
+    "specific_sentence_share": 1,
+    "log_quantified_outcomes": 1,
+    "permanent_change": 1,
+    "log_rubric_terms": 1,
+    "star_elements": 1,
+    "i_share": 1,  # says what they did themselves (Ownership)
+    "first_person_rate": 1,  # tells what happened to them, not what one should do
+    "log_decision_rights": 1,
+    "hypothetical_share": -1,  # "I would..." instead of "I did..."
+    "hedges_per_100_words": -1,
+    "red_flags": -1,
+    "axes_with_evidence": 1,
+    "axis_score_mean": 1,
+}
 
 
 def axis_score(evidence: AxisEvidence, red_flags: set[str], keyword_list: bool) -> int | None:
@@ -124,7 +161,7 @@ def features(measurement: Measurement, scores: dict[str, int | None]) -> dict[st
     s = measurement.signals
     known = [v for v in scores.values() if v is not None]
     return {
-        "log_words": s["log_words"],
+        "log_substantive_words": float(np.log1p(s["substantive_words"])),
         "coverage": s["coverage"],
         "soft_coverage": s["soft_coverage"],
         "relevance_question": s["relevance_question"],
@@ -157,6 +194,7 @@ class Calibration(BaseModel):
     weights: list[float]
     intercept: float
     thresholds: list[float] = Field(min_length=4, max_length=4)  # No Hire | LNH | LH | Hire | SH
+    coverage_floor: float = 0.0  # soft coverage below this: far_from_reference
     alpha: float = 1.0
     trained_on: int = 0
     dev_set: str = ""
@@ -181,6 +219,11 @@ def load_calibration(path: Path = CALIBRATION_PATH) -> Calibration:
             f"{path} is missing: run `python -m interviewer.grading.fitting evals/grader_dev.jsonl` to fit it"
         )
     return _load(str(path))
+
+
+def reference_flags(values: dict[str, float], calibration: Calibration) -> list[str]:
+    """Flags that depend on fitted parameters (the guards' flags do not)."""
+    return ["far_from_reference"] if values["soft_coverage"] < calibration.coverage_floor else []
 
 
 def threshold_index(score: float, thresholds: list[float]) -> int:

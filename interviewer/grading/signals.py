@@ -25,11 +25,19 @@ from interviewer.grading.rubric import (
     rubric,
     star_matcher,
 )
-from interviewer.grading.segments import Span, sentence_spans
+from interviewer.grading.segments import Span, sentence_spans, words
 
 # A key point counts as covered when some answer sentence says something close to it. MiniLM puts
 # paraphrases of one idea around 0.5-0.8 and unrelated sentences of the same domain below 0.4.
 COVER_THRESHOLD = 0.5
+# A sentence that tells what happened: a past-tense verb (irregular ones listed; regular ones end in -ed).
+NARRATIVE = re.compile(
+    r"\b(?:was|were|had|did|didn't|wasn't|weren't|went|got|made|took|gave|said|told|saw|came|ran|built|wrote|"
+    r"led|found|felt|thought|knew|became|began|brought|kept|left|lost|met|paid|put|sent|set|spent|stood|won|"
+    r"chose|caught|drove|fell|forgot|grew|heard|held|hit|hurt|let|meant|quit|rose|sold|shut|split|taught|"
+    r"understood|[a-z]{2,}ed)\b",
+    re.IGNORECASE,
+)
 # An answer sentence is evidence on an axis when it uses the axis's terms, or reads like the axis's
 # question and upper level anchors this closely.
 AXIS_ANCHOR_THRESHOLD = 0.45
@@ -111,8 +119,13 @@ class Measurement:
         return "\n".join(span.text for span in self.kept)
 
 
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
 def _visible(text: str) -> str:
-    return guards.HIDDEN_CHARS.sub("", text)
+    """The text as measured: hidden characters dropped, lone surrogates (not text at all, and fatal
+    to the tokenizer) shown as the replacement character."""
+    return _LONE_SURROGATE.sub("\ufffd", guards.HIDDEN_CHARS.sub("", text))
 
 
 def _z_top2(own: np.ndarray, others: np.ndarray) -> float:
@@ -123,25 +136,62 @@ def _z_top2(own: np.ndarray, others: np.ndarray) -> float:
     return float(np.sort(z)[-2:].mean())
 
 
-def _kept_sentences(injection: guards.Injection) -> list[Span]:
-    return [
+@dataclass(frozen=True)
+class Measured:
+    """The sentences that are measured, and what was left out of them and why."""
+
+    sentences: list[Span]
+    term_lists: list[Span]  # bare lists of rubric terms inside a real answer
+    repeats: list[Span]  # sentences said before, word for word
+
+
+def measured_sentences(injection: guards.Injection) -> Measured:
+    """The answer's sentences outside any injection, less term lists and word-for-word repeats.
+
+    Both add words and terms but no evidence, and length and terms are what padding games. A term
+    list is only left out when the answer has other sentences: an answer that is nothing but lists
+    is measured whole and flagged by the keyword-list guard.
+    """
+    sentences = [
         Span(span.start + s.start, span.start + s.end, s.text)
         for span in injection.kept
         for s in sentence_spans(span.text)
     ]
+    seen: set[str] = set()
+    unique: list[Span] = []
+    repeats: list[Span] = []
+    for sentence in sentences:
+        key = " ".join(w.lower() for w in words(_visible(sentence.text)))
+        (repeats if key in seen else unique).append(sentence)
+        seen.add(key)
+    listed = [
+        guards.is_term_list(guards.measure_form(_visible(s.text)), len(all_terms_matcher().distinct(_visible(s.text))))
+        for s in unique
+    ]
+    if all(listed):
+        return Measured(unique, [], repeats)
+    return Measured(
+        [s for s, is_list in zip(unique, listed, strict=True) if not is_list],
+        [s for s, is_list in zip(unique, listed, strict=True) if is_list],
+        repeats,
+    )
 
 
 def embedded_texts(answer: str) -> list[str]:
     """Exactly the texts `measure` embeds for an answer (so a batch can embed them all at once)."""
-    return [_visible(s.text) for s in _kept_sentences(guards.find_injection(answer))]
+    return [_visible(s.text) for s in measured_sentences(guards.find_injection(answer)).sentences]
 
 
 def measure(answer: str, reference: Reference, background: Background) -> Measurement:
     injection = guards.find_injection(answer)
-    sentences = _kept_sentences(injection)
+    measured = measured_sentences(injection)
+    sentences = measured.sentences
     visible = [_visible(s.text) for s in sentences]
     vectors = encode(visible)  # the one embedding call per answer (free when prefetched)
-    text = _visible("\n".join(span.text for span in injection.kept))
+    if measured.term_lists or measured.repeats:
+        text = "\n".join(visible)  # length and form of what is measured, not of the padding
+    else:
+        text = _visible("\n".join(span.text for span in injection.kept))
     form = guards.measure_form(text, guards.known_word_share(text))
     r = rubric()
 
@@ -224,12 +274,23 @@ def measure(answer: str, reference: Reference, background: Background) -> Measur
     distinct_terms = all_terms_matcher().distinct(text)
     i_count, we_count = len(_I.findall(text)), len(_WE.findall(text))
     n_sent = max(1, len(sentences))
-    words = max(1, form.words)
+    n_words = max(1, form.words)
     covered = [k for k in key_points if k.sentence is not None]
+    # Words that carry something: sentences that tell what happened (past tense), or hold a number, an
+    # outcome, a lasting change, a rubric term, a STAR cue, a decision right, or cover a model-answer
+    # key point. Length is what separates answers most, and this is the length that padding with
+    # present-tense platitudes ("communication is really important") cannot buy.
+    carrying = {k.sentence for k in covered}
+    carrying |= {i for i, t in enumerate(visible) if all_terms_matcher().distinct(t)}
+    carrying |= {i for sentences_with_cue in star.values() for i in sentences_with_cue}
+    carrying |= {i for i in range(len(visible)) if specific[i] or outcome[i] or permanent[i]}
+    carrying |= {i for i, t in enumerate(visible) if DECISION_RIGHTS.search(t) or NARRATIVE.search(t)}
+    substantive_words = sum(len(words(visible[i])) for i in carrying if i is not None)
     signals = {
         "words": float(form.words),
         "sentences": float(len(sentences)),
         "log_words": float(np.log1p(form.words)),
+        "substantive_words": float(substantive_words),
         "coverage": len(covered) / len(key_points) if key_points else 0.0,
         "soft_coverage": float(np.mean([k.similarity for k in key_points])) if key_points else 0.0,
         "relevance_question": relevance_question,
@@ -240,13 +301,13 @@ def measure(answer: str, reference: Reference, background: Background) -> Measur
         "quantified_outcomes": float(sum(1 for s, o in zip(specific, outcome, strict=True) if s and o)),
         "permanent_change": float(bool(star["permanent_change"])),
         "rubric_terms": float(len(distinct_terms)),
-        "rubric_term_rate": len(distinct_terms) / words,
+        "rubric_term_rate": len(distinct_terms) / n_words,
         "star_elements": float(sum(1 for v in star.values() if v)),
         "i_share": i_count / max(1, i_count + we_count),
-        "first_person_rate": (i_count + we_count) / words,
+        "first_person_rate": (i_count + we_count) / n_words,
         "decision_rights": float(len({m.group(0).lower() for t in visible for m in DECISION_RIGHTS.finditer(t)})),
         "hypothetical_share": sum(1 for t in visible if HYPOTHETICAL.search(t)) / n_sent,
-        "hedges_per_100_words": 100.0 * sum(len(HEDGE.findall(t)) for t in visible) / words,
+        "hedges_per_100_words": 100.0 * sum(len(HEDGE.findall(t)) for t in visible) / n_words,
         "red_flags": float(len(red_flags)),
         "red_flag_cues": float(sum(len(v) for v in red_flags.values())),
         "axes_with_evidence": float(sum(1 for a in axes.values() if a.sentences)),
@@ -273,6 +334,8 @@ def measure(answer: str, reference: Reference, background: Background) -> Measur
         if verbatim_share >= VERBATIM_SHARE:
             flags.append("verbatim_copy")
 
+    if measured.term_lists and "keyword_list" not in flags:
+        flags.append("keyword_list")  # whatever else is wrong, a pasted list of terms is said so
     return Measurement(
         answer=answer,
         kept=injection.kept,

@@ -17,7 +17,6 @@ from typing import Any
 
 import gradio as gr
 
-from interviewer.corpus import add_user_document, check_user_document
 from interviewer.debrief import render as render_debrief
 from interviewer.documents import DocumentError
 from interviewer.grading.grade import Grade
@@ -218,18 +217,11 @@ class Handlers:
     def upload(self, files: list[str] | None) -> str:
         if not files:
             return "Choose one or more .md or .txt files first."
-        paths = [Path(f) for f in files]
-        problems = []
-        for path in paths:
-            try:
-                check_user_document(path, self.settings)
-            except DocumentError as exc:
-                problems.append(str(exc))
-        if problems:
-            return "Nothing was added; the index is unchanged.\n\n" + "\n".join(f"- {esc(p)}" for p in problems)
-        for path in paths:
-            add_user_document(path, self.settings)
-        report = self.index.sync()
+        try:  # all the files or none, in the documents folder and the index alike
+            report = self.index.add_user_documents([Path(f) for f in files])
+        except DocumentError as exc:
+            lines = str(exc).splitlines()
+            return "Nothing was added; the index is unchanged.\n\n" + "\n".join(f"- {esc(p)}" for p in lines)
         return (
             f"Added {len(report.added)}, updated {len(report.changed)} document(s); "
             f"embedded {report.chunks_embedded} chunks. They are searched alongside the corpus."

@@ -71,3 +71,20 @@ def test_empty_answer_is_refused_and_kept(launched):
     client.predict("leadership", "EM", 1, 0, 3, api_name="/start")
     _chat, feedback, _, _, box = client.predict("   ", api_name="/answer")
     assert "empty answer" in feedback and box == "   "
+
+
+def test_upload_of_a_bad_file_among_good_ones_changes_nothing(launched, corpus_index: Index, tmp_path: Path):
+    from gradio_client import handle_file
+
+    good = tmp_path / "notes.md"
+    good.write_text("# Notes\n\n## How do you run incident reviews?\n\nBlameless, within 48 hours.\n", encoding="utf-8")
+    bad = tmp_path / "archive.md"
+    bad.write_bytes(b"PK\x03\x04" + bytes(range(256)) * 4)  # a zip wearing a .md name
+    before = corpus_index.count()
+    documents = corpus_index.settings.home / "documents"
+    listed = sorted(p.name for p in documents.iterdir()) if documents.exists() else []
+    client = Client(launched.local_url, verbose=False)
+    message = client.predict([handle_file(str(good)), handle_file(str(bad))], api_name="/upload")
+    assert "Nothing was added; the index is unchanged." in message and "archive" in message
+    assert corpus_index.count() == before
+    assert (sorted(p.name for p in documents.iterdir()) if documents.exists() else []) == listed

@@ -91,14 +91,10 @@ def said(message: dict[str, Any]) -> str:
 
 
 def percentile(values: list[float], q: float) -> float:
-    """Linear-interpolated percentile, q in [0, 100]."""
-    ordered = sorted(values)
-    if not ordered:
-        return float("nan")
-    pos = (len(ordered) - 1) * q / 100
-    lo = int(pos)
-    hi = min(lo + 1, len(ordered) - 1)
-    return ordered[lo] + (ordered[hi] - ordered[lo]) * (pos - lo)
+    """Linear-interpolated percentile, q in [0, 100] (NaN for no values)."""
+    import numpy as np
+
+    return float(np.percentile(values, q)) if values else float("nan")
 
 
 # --- one client ----------------------------------------------------------------------------------

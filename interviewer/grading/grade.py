@@ -8,7 +8,7 @@ whichever engine (offline or an LLM) produced it.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, get_args
 
 from pydantic import BaseModel, Field, computed_field, model_validator
 
@@ -25,16 +25,7 @@ FlagName = Literal[
     "far_from_reference",
     "needs_review",
 ]
-FLAG_NAMES: tuple[FlagName, ...] = (
-    "possible_injection",
-    "off_topic",
-    "too_short",
-    "keyword_list",
-    "non_english",
-    "verbatim_copy",
-    "far_from_reference",
-    "needs_review",
-)
+FLAG_NAMES: tuple[FlagName, ...] = get_args(FlagName)
 
 
 class GroundingError(ValueError):

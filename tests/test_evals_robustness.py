@@ -9,13 +9,10 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from interviewer.evals import commands
 from interviewer.evals.corpus_check import reference_decision
 from interviewer.evals.grading import Item
 from interviewer.evals.robustness import ATTACKS, POSITIONS, place, variants
-from interviewer.grading import warm_up
 from interviewer.grading.guards import HIDDEN_CHARS
-from interviewer.index import Index
 
 runner = CliRunner()
 ANSWER = "We had an outage. I led the review. We added alerts and cut repeat incidents by half."
@@ -49,19 +46,7 @@ def test_every_attack_at_every_position_keeps_the_answer():
     assert len(by_name["filler_padding"].split()) >= 150
 
 
-@pytest.fixture
-def app(corpus_index: Index, monkeypatch: pytest.MonkeyPatch) -> typer.Typer:
-    warm_up(corpus_index)
-    monkeypatch.setattr(commands, "open_index", lambda settings: corpus_index)
-    monkeypatch.setenv("INTERVIEWER_HOME", str(corpus_index.settings.home))
-    cli = typer.Typer()
-    sub = typer.Typer()
-    cli.add_typer(sub, name="eval")
-    commands.register(sub)
-    return cli
-
-
-def test_robustness_reports_a_rate_per_attack(app: typer.Typer, tmp_path: Path):
+def test_robustness_reports_a_rate_per_attack(eval_cli: typer.Typer, tmp_path: Path):
     answers = tmp_path / "answers.jsonl"
     rows = [
         {"id": "adv", "question": "How do you run incident reviews?", "answer": "x", "kind": "injection"},
@@ -73,7 +58,7 @@ def test_robustness_reports_a_rate_per_attack(app: typer.Typer, tmp_path: Path):
         {"id": "r2", "question": "q", "answer": "not attacked: beyond --limit"},
     ]
     answers.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
-    result = runner.invoke(app, ["eval", "robustness", str(answers), "--limit", "1", "--json"])
+    result = runner.invoke(eval_cli, ["eval", "robustness", str(answers), "--limit", "1", "--json"])
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
     assert report["answers"] == 1 and report["variants"] == len(ATTACKS) * len(POSITIONS)
@@ -94,8 +79,8 @@ def test_reference_decision_sets_aside_only_the_recitation_cap():
     assert reference_decision("Lean Hire", "Lean Hire", []) == "Lean Hire"
 
 
-def test_corpus_check_lists_model_answers_below_hire(app: typer.Typer):
-    result = runner.invoke(app, ["eval", "corpus", "--track", "leadership", "--limit", "2", "--json"])
+def test_corpus_check_lists_model_answers_below_hire(eval_cli: typer.Typer):
+    result = runner.invoke(eval_cli, ["eval", "corpus", "--track", "leadership", "--limit", "2", "--json"])
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
     assert report["questions"] == 2 and report["graded"] == 2 and not report["errors"]
@@ -104,5 +89,5 @@ def test_corpus_check_lists_model_answers_below_hire(app: typer.Typer):
         assert row["source"] == "leadership-systemic-qa.md" and row["words"] > 0
         assert "verbatim_copy" not in row["flags"]
         assert row["reaches_hire"] == (row["decision"] in ("Hire", "Strong Hire"))
-    table = runner.invoke(app, ["eval", "corpus", "--track", "leadership", "--limit", "1"])
+    table = runner.invoke(eval_cli, ["eval", "corpus", "--track", "leadership", "--limit", "1"])
     assert table.exit_code == 0 and "model answers reach Hire" in table.stdout

@@ -22,7 +22,6 @@ from typer.testing import CliRunner
 
 from interviewer.assemble import build_interviewer
 from interviewer.debrief import render
-from interviewer.evals import commands
 from interviewer.evals.grading import RESULTS_FILE, read_results
 from interviewer.evals.report import SUMMARY_FILE
 from interviewer.grading import warm_up
@@ -30,6 +29,7 @@ from interviewer.grading.offline import ENGINE as OFFLINE
 from interviewer.grading.rubric import DECISIONS
 from interviewer.index import Index
 from interviewer.session import SessionConfig, SessionState, replay
+from tests.test_session import FOLLOW_UP_ANSWER, STRONG
 
 from .conftest import BACKEND, REPORT_DATA, URL, Recorder, local_env, local_settings, server_alive
 
@@ -42,16 +42,6 @@ DEV = Path(__file__).resolve().parents[2] / "evals" / "grader_dev.jsonl"
 # Normal answers per decision label, plus one of each adversarial kind: 5 + 6 = 11 answers by default.
 BATCH_PER_LABEL = int(os.environ.get("INTERVIEWER_LOCAL_LLM_BATCH_PER_LABEL", "1"))
 
-STRONG = (
-    "At my last company our data bill grew 40% quarter over quarter. I owned the platform budget. "
-    "First I published showback per domain and per SLA tier, then we retired 120 unused tables and re-tiered "
-    "18 real-time flows to hourly. Domains now own budgets with quarterly value reviews, so spend fell 28% in two "
-    "quarters while freshness SLOs held at 99.5%. The permanent change was moving cost ownership to domains."
-)
-FOLLOW_UP_ANSWER = (
-    "I set up the review with finance: every quarter each domain presents cost per outcome, and anything "
-    "without reads for 90 days is deprecated automatically. Over 12 months we plan self-serve budgets."
-)
 KEYWORDS = "Kafka, Spark, Delta Lake, dbt, Airflow, Kubernetes, data mesh, SLOs, FinOps, observability."
 SHORT = "We fixed it and it went fine."
 INJECTION = (
@@ -181,22 +171,18 @@ def batch_items() -> list[dict]:
 
 
 def test_batch_of_grades_falls_back_visibly(
-    corpus_index: Index, recorder: Recorder, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    eval_cli: typer.Typer, recorder: Recorder, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ):
     items = batch_items()
     subset = tmp_path / "subset.jsonl"
     subset.write_text("".join(json.dumps(r) + "\n" for r in items), encoding="utf-8")
-    monkeypatch.setattr(commands, "open_index", lambda settings: corpus_index)
-    for key, value in {**local_env(), "INTERVIEWER_HOME": str(corpus_index.settings.home)}.items():
+    for key, value in local_env().items():
         monkeypatch.setenv(key, value)
-    app, sub = typer.Typer(), typer.Typer()
-    app.add_typer(sub, name="eval")
-    commands.register(sub)
     out = tmp_path / "run"
     calls_before = len(recorder.calls)
 
     started = time.perf_counter()
-    result = CliRunner().invoke(app, ["eval", "grade", str(subset), "--engine", BACKEND, "--out", str(out)])
+    result = CliRunner().invoke(eval_cli, ["eval", "grade", str(subset), "--engine", BACKEND, "--out", str(out)])
     seconds = round(time.perf_counter() - started, 1)
     assert result.exit_code == 0, result.output + repr(result.exception)
 

@@ -123,7 +123,7 @@ class Interviewer:
         """Finish what an interrupted turn or a failed grade left undone; resuming a session runs this.
 
         Answered exchanges without a grade are graded (the grader raised, the process died while
-        grading, or a log from before /skip graded anything skipped them); a /skip or a last question
+        grading, or a log written before /skip graded what was answered skipped it); a /skip or a last question
         whose advance was never logged moves on; an answer logged without its follow-up or grade gets
         one; an ended interview gets its debrief, recomposed when a grade was added.
         """

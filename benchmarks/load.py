@@ -201,6 +201,7 @@ def drive(run: ClientRun, timeout: float = TURN_TIMEOUT_S) -> ClientRun:
         total, asked = int(match.group(1)), 1
         run.questions_shown.append(html.unescape(said(chat[-1])))
         answers = 0
+        answered_this_question = False  # /skip after an answer moves on (graded), before one it skips
         for step in s.steps:
             if step == "answer":
                 text = s.answer(answers)
@@ -210,7 +211,9 @@ def drive(run: ClientRun, timeout: float = TURN_TIMEOUT_S) -> ClientRun:
                 chat, _, debrief, _ = turn("answer", text, api_name="/answer")
                 if said(chat[-1]).startswith("Follow-up:"):
                     run.follow_ups += 1
+                    answered_this_question = True
                     continue
+                answered_this_question = False
                 if asked == total:
                     if "Debrief" not in debrief:
                         raise AssertionError("answer to the last question: no debrief")
@@ -218,7 +221,8 @@ def drive(run: ClientRun, timeout: float = TURN_TIMEOUT_S) -> ClientRun:
                 asked += 1
                 question_shown(chat, asked)
             elif step == "skip":
-                run.expected_user.append("(skipped)")
+                run.expected_user.append("(moved on to the next question)" if answered_this_question else "(skipped)")
+                answered_this_question = False
                 chat, _, debrief, _ = turn("skip", api_name="/skip")
                 if asked == total:
                     if "Debrief" not in debrief:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -17,6 +17,9 @@ from rich.table import Table
 
 from interviewer.evals.commands import register as register_batch_evals
 from interviewer.settings import Settings
+
+if TYPE_CHECKING:  # the session module pulls in the grader's models: imported where practice runs
+    from interviewer.session import SessionState
 
 app = typer.Typer(help="Mock interviewer for engineering-leadership panels (offline-first).", no_args_is_help=True)
 eval_app = typer.Typer(help="Evaluate retrieval and grading against labelled files.", no_args_is_help=True)
@@ -180,8 +183,11 @@ def main() -> None:
 
 
 def _read_answer(prompt_console: Console) -> str | None:
-    """Lines until a blank line (or EOF). None at EOF with nothing typed."""
+    """Lines until a blank line (or EOF). None at EOF with nothing typed. A command as the first
+    line is submitted at once; on a later line it is part of the answer (the engine decides)."""
     import sys
+
+    from interviewer.interview import command_of
 
     lines: list[str] = []
     while True:
@@ -193,8 +199,20 @@ def _read_answer(prompt_console: Console) -> str | None:
                 return "\n".join(lines)
             continue
         lines.append(line.rstrip("\n"))
-        if line.strip().lower() in ("/end", "/skip", "/repeat", "/clarify") and len(lines) == 1:
+        if len(lines) == 1 and command_of(line) is not None:
             return line.strip()
+
+
+def _print_new_feedback(before: SessionState, after: SessionState) -> None:
+    """The feedback of every exchange graded between two states (an answer, /skip, /end, a catch-up)."""
+    from interviewer.grading.render import render_markdown
+
+    for was, ex in zip(before.exchanges, after.exchanges, strict=True):
+        if ex.grade is not None and was.grade is None:
+            console.print(f"\n[bold]Feedback:[/bold] {ex.grade.decision}")
+            console.print(escape(render_markdown(ex.grade)), markup=False, highlight=False)
+            for note in ex.notes:
+                console.print(f"[yellow]note:[/yellow] {escape(note)}")
 
 
 @app.command()
@@ -207,10 +225,12 @@ def practice(
     backend: Annotated[str | None, typer.Option(help="offline or openai:<model> (default from settings).")] = None,
     resume: Annotated[str | None, typer.Option(help="Resume the session with this id.")] = None,
 ) -> None:
-    """A mock interview in the terminal. An answer ends at a blank line; /skip, /repeat, /clarify, /end."""
+    """A mock interview in the terminal. An answer ends at a blank line; /skip, /repeat, /clarify, /end.
+
+    /skip after answering grades what you said and moves on; /end (or /quit, /exit, or end of input)
+    grades the answer in progress, then prints the debrief. Commands are matched in any case."""
     from interviewer.assemble import build_interviewer
     from interviewer.debrief import render as render_debrief
-    from interviewer.grading.render import render_markdown
     from interviewer.index import Index
     from interviewer.interview import InterviewError
     from interviewer.session import SessionConfig
@@ -221,7 +241,10 @@ def practice(
         index.sync()
     interviewer = build_interviewer(settings, index, backend)
     if resume:
-        state = interviewer.resume(resume)
+        # Whatever the last run left half done (a grade that failed, a crash mid-turn) is finished first.
+        resumed = interviewer.resume(resume)
+        state = interviewer.catch_up(resumed)
+        _print_new_feedback(resumed, state)
     else:
         config = SessionConfig(
             track=track,
@@ -236,7 +259,10 @@ def practice(
         except InterviewError as exc:
             err.print(f"[red]{escape(str(exc))}[/red]")
             raise typer.Exit(1) from None
-    console.print(f"Session [bold]{state.id}[/bold]. End an answer with a blank line; /skip /repeat /clarify /end.")
+    console.print(
+        f"Session [bold]{state.id}[/bold]. End an answer with a blank line; /skip /repeat /clarify /end "
+        "(any case; /skip and /end grade what you have answered)."
+    )
     shown = 0
     while True:
         for turn in state.transcript[shown:]:
@@ -249,18 +275,13 @@ def practice(
         text = _read_answer(console)
         if text is None:
             text = "/end"
-        before = [e.grade is not None for e in state.exchanges]
+        before = state
         try:
             state = interviewer.submit(state, text)
         except InterviewError as exc:
             err.print(f"[yellow]{escape(str(exc))}[/yellow]")
             continue
-        for was, ex in zip(before, state.exchanges, strict=True):
-            if ex.grade is not None and not was:
-                console.print(f"\n[bold]Feedback:[/bold] {ex.grade.decision}")
-                console.print(escape(render_markdown(ex.grade)), markup=False, highlight=False)
-                for note in ex.notes:
-                    console.print(f"[yellow]note:[/yellow] {escape(note)}")
+        _print_new_feedback(before, state)
     if state.debrief:
         console.print(escape(render_debrief(state.debrief)), markup=False, highlight=False)
         print(f"Decision: {state.debrief['decision']}")

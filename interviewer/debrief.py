@@ -3,7 +3,9 @@
 Decision, Scope fit, Summary, Evidence, Strengths, Risks/Concerns, Recommendation, built only from
 the per-question grades (their quotes and citations), so every line of the debrief points at
 something the candidate said or a passage the grader retrieved. A skipped question counts as
-No Hire for that question: no evidence is not good evidence.
+No Hire for that question: no evidence is not good evidence. A question the candidate answered and
+then moved on from (or ended the interview in) is graded on what was said, and says so; one whose
+grading failed is listed as not graded and left out of the decision rather than guessed.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import math
 from typing import Any
 
 from interviewer.grading.rubric import DECISIONS, rubric
-from interviewer.session import SessionState
+from interviewer.session import Exchange, SessionState
 
 
 def overall_decision(indexes: list[int]) -> str:
@@ -26,8 +28,10 @@ def overall_decision(indexes: list[int]) -> str:
 
 def compose(state: SessionState) -> dict[str, Any]:
     graded = [e for e in state.exchanges if e.grade is not None]
-    skipped = [e for e in state.exchanges if e.skipped]
-    unanswered = [e for e in state.exchanges if not e.finished]
+    skipped = [e for e in state.exchanges if e.skipped and e.grade is None]
+    not_graded = [e for e in state.exchanges if e.answers and e.grade is None and not e.skipped]
+    unanswered = [e for e in state.exchanges if not e.answers and not e.skipped]
+    partial = [e for e in graded if e.unanswered_follow_ups]
     indexes = [e.grade.decision_index for e in graded if e.grade] + [0] * len(skipped)
     decision = overall_decision(indexes)
 
@@ -50,8 +54,15 @@ def compose(state: SessionState) -> dict[str, Any]:
         risks.append("No evidence across the interview on: " + ", ".join(no_evidence))
     if skipped:
         risks.append(f"Skipped {len(skipped)} question(s); each counts as No Hire for that question")
+    if not_graded:
+        risks.append(
+            f"{len(not_graded)} answered question(s) could not be graded and are left out of the decision; "
+            "resume the session to grade them"
+        )
 
     lines = [f"{len(graded)} of {len(state.exchanges)} questions answered and graded"]
+    if partial:
+        lines.append(f"{len(partial)} graded with follow-ups unanswered")
     if state.ended_early:
         lines.append(f"ended early with {len(unanswered)} question(s) not reached")
     if weakest:
@@ -66,14 +77,20 @@ def compose(state: SessionState) -> dict[str, Any]:
         "risks": risks,
         "recommendation": recommendation,
         "per_axis": per_axis,
-        "per_question": [
-            {
-                "question": e.question.text,
-                "decision": e.grade.decision if e.grade else ("skipped" if e.skipped else "not reached"),
-            }
-            for e in state.exchanges
-        ],
+        "per_question": [_per_question(e) for e in state.exchanges],
     }
+
+
+def _per_question(e: Exchange) -> dict[str, Any]:
+    """`decision` is a decision, or skipped / not graded / not reached; `status` says how it ended."""
+    if e.grade is not None:
+        status = "moved_on" if e.moved_on else ("ended" if e.unanswered_follow_ups else "graded")
+        return {"question": e.question.text, "decision": e.grade.decision, "status": status}
+    if e.skipped:
+        return {"question": e.question.text, "decision": "skipped", "status": "skipped"}
+    if e.answers:
+        return {"question": e.question.text, "decision": "not graded", "status": "not_graded"}
+    return {"question": e.question.text, "decision": "not reached", "status": "not_reached"}
 
 
 def _recommendation(decision: str, weakest: list[tuple[float, str]], no_evidence: list[str]) -> str:
@@ -82,6 +99,13 @@ def _recommendation(decision: str, weakest: list[tuple[float, str]], no_evidence
     if decision in ("Strong Hire", "Hire"):
         return f"At the bar for this level on this sample.{practice}"
     return f"Below the bar on this sample.{practice}"
+
+
+_STATUS_NOTE = {  # debriefs written before `status` existed have none, and render as before
+    "moved_on": " (moved on before the follow-ups; graded on what was said)",
+    "ended": " (the interview ended before the follow-ups; graded on what was said)",
+    "not_graded": " (answered; grading failed)",
+}
 
 
 def render(debrief: dict[str, Any]) -> str:
@@ -96,7 +120,10 @@ def render(debrief: dict[str, Any]) -> str:
     axes = "\n".join(
         f"| {name} | {'not enough evidence' if v is None else f'{v}/5'} |" for name, v in debrief["per_axis"].items()
     )
-    per_q = "\n".join(f"{n}. {q['question']} — **{q['decision']}**" for n, q in enumerate(debrief["per_question"], 1))
+    per_q = "\n".join(
+        f"{n}. {q['question']} — **{q['decision']}**{_STATUS_NOTE.get(q.get('status', ''), '')}"
+        for n, q in enumerate(debrief["per_question"], 1)
+    )
 
     def bullets(items: list[str]) -> str:
         return "\n".join(f"- {i}" for i in items) or "- (none)"

@@ -3,11 +3,18 @@
 Everything impure is here: grading, writing follow-ups (offline templates or the LLM), and the
 durable log. The order of operations is what keeps a candidate's words safe: an answer is appended
 to the log before anything else happens, so a crash or an LLM failure afterwards loses nothing.
+
+Nothing answered is dropped by a command either: /skip after an answer grades what was said before
+moving on, /end grades the exchange it interrupts before the debrief, and a grader that raises
+leaves a visible note and an ungraded exchange that `catch_up` (run on resume and at the end)
+grades later, instead of an exception that would lose the turn.
 """
 
 from __future__ import annotations
 
+import logging
 import re
+import unicodedata
 from collections.abc import Callable
 from typing import Any
 
@@ -22,8 +29,32 @@ from interviewer.session_log import SessionLog
 
 Grader = Callable[[Question, str], tuple[Grade, list[str]]]  # (grade, notes such as "LLM fell back")
 
-COMMANDS = {"/skip": "skip", "/repeat": "repeat", "/clarify": "clarify", "/end": "end"}
+# /quit and /exit are what people type to leave a terminal program: they end the interview too.
+COMMANDS = {
+    "/skip": "skip",
+    "/repeat": "repeat",
+    "/clarify": "clarify",
+    "/end": "end",
+    "/quit": "end",
+    "/exit": "end",
+}
 MAX_ANSWER_CHARS = 20_000
+_INVISIBLE = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff"))  # zero-width characters and the BOM
+_log = logging.getLogger(__name__)
+
+
+def command_of(text: str) -> str | None:
+    """The command `text` is ("skip", "repeat", "clarify", "end"), or None: then it is an answer.
+
+    A command is one of COMMANDS alone: any letter case, any whitespace or line breaks around it,
+    zero-width characters or a byte-order mark around it (pasted or piped text), and full-width
+    forms from an input method ("／ｓｋｉｐ", through NFKC). Anything more ("/skip please", "skip",
+    "/skip." or an answer that ends with a line "/end") is an answer.
+    """
+    if len(text) > 64:  # every command is a few characters: a long text is an answer
+        return None
+    word = unicodedata.normalize("NFKC", text).translate(_INVISIBLE).strip().casefold()
+    return COMMANDS.get(word)
 
 
 class InterviewError(ValueError):
@@ -55,20 +86,24 @@ class Interviewer:
         return replay(session_id, self.log.read(session_id))
 
     def submit(self, state: SessionState, text: str) -> SessionState:
-        """One thing the candidate typed: an answer, or /skip, /repeat, /clarify, /end."""
+        """One thing the candidate typed: an answer, or a command (see `command_of`)."""
         if state.ended:
             raise InterviewError("this interview has ended; start a new one")
-        command = COMMANDS.get(text.strip().lower())
+        command = command_of(text)
         if command == "end":
             return self._finish(state, early=True)
         ex = state.exchange
         assert ex is not None  # not ended means there is a current exchange
         if command == "skip":
+            # Logged first, so the intent survives a crash while grading (catch_up finishes the move).
             state = self._emit(state, {"type": "skipped", "index": state.current})
+            if state.exchanges[state.current].moved_on:  # something was answered: grade it, then move on
+                state = self._grade(state, state.current)
             return self._advance(state)
         if command == "repeat":
-            last = next(t.text for t in reversed(state.transcript) if t.role == "interviewer" and t.kind != "note")
-            return self._emit(state, {"type": "asked", "index": state.current, "kind": "repeat", "text": last})
+            return self._emit(
+                state, {"type": "asked", "index": state.current, "kind": "repeat", "text": _last_asked(state)}
+            )
         if command == "clarify":
             return self._emit(
                 state, {"type": "asked", "index": state.current, "kind": "clarify", "text": _clarify(ex.question)}
@@ -82,10 +117,49 @@ class Interviewer:
             )
         # The answer is durable before any grading or LLM call can fail.
         state = self._emit(state, {"type": "answered", "index": state.current, "text": text})
+        return self._respond(state)
+
+    def catch_up(self, state: SessionState) -> SessionState:
+        """Finish what an interrupted turn or a failed grade left undone; resuming a session runs this.
+
+        Answered exchanges without a grade are graded (the grader raised, the process died while
+        grading, or a log written before /skip graded what was answered skipped it); a /skip or a last question
+        whose advance was never logged moves on; an answer logged without its follow-up or grade gets
+        one; an ended interview gets its debrief, recomposed when a grade was added.
+        """
+        regraded = False
+        for index in state.ungraded:
+            state = self._grade(state, index)
+            regraded = regraded or state.exchanges[index].grade is not None
+        if state.ended:
+            if regraded or state.debrief is None:
+                state = self._emit(state, {"type": "debrief", "debrief": compose(state)})
+            return state
+        ex = state.exchange
+        if ex is None:  # advanced past the last question; the end was not logged
+            return self._finish(state, early=False)
+        if ex.finished or ex.moved_on:  # left this exchange; the advance was not logged
+            if ex.moved_on and ex.grade is None:
+                state = self._grade(state, state.current)
+            return self._advance(state)
+        if ex.answers and not state.awaiting_answer:  # an answer with no follow-up or grade after it
+            return self._respond(state)
+        return state
+
+    # --- steps -------------------------------------------------------------------------------
+
+    def _emit(self, state: SessionState, event: dict[str, Any]) -> SessionState:
+        return apply(state, self.log.append(state.id, event))
+
+    def _respond(self, state: SessionState) -> SessionState:
+        """After an answer is logged: the next follow-up, or the grade and the next question."""
         ex = state.exchange
         assert ex is not None
         if len(ex.follow_ups) < state.config.follow_ups:
-            follow_up = self._follow_up(state)
+            try:
+                follow_up = self._follow_up(state)
+            except Exception as exc:  # LLM failures fall back inside; this is anything else
+                return self._advance(self._failed(state, state.current, exc))
             if follow_up is not None:
                 text_, gap, note = follow_up
                 if note:  # the LLM failed: say so in the transcript, before the offline follow-up
@@ -94,16 +168,22 @@ class Interviewer:
                     state,
                     {"type": "asked", "index": state.current, "kind": "follow_up", "text": text_, "target": gap.target},
                 )
-        grade, notes = self.grader(ex.question, ex.combined_answer)
-        state = self._emit(
-            state, {"type": "graded", "index": state.current, "grade": grade.model_dump(), "notes": notes}
-        )
-        return self._advance(state)
+        return self._advance(self._grade(state, state.current))
 
-    # --- steps -------------------------------------------------------------------------------
+    def _grade(self, state: SessionState, index: int) -> SessionState:
+        """Grade everything said in one exchange; a grader that raises is logged as grade_failed."""
+        ex = state.exchanges[index]
+        try:
+            grade, notes = self.grader(ex.question, ex.combined_answer)
+        except Exception as exc:  # the answer is already in the log: keep the turn alive, grade it later
+            return self._failed(state, index, exc)
+        return self._emit(state, {"type": "graded", "index": index, "grade": grade.model_dump(), "notes": notes})
 
-    def _emit(self, state: SessionState, event: dict[str, Any]) -> SessionState:
-        return apply(state, self.log.append(state.id, event))
+    def _failed(self, state: SessionState, index: int, exc: Exception) -> SessionState:
+        # The log and the candidate get the exception's type only: its message may hold a path or a
+        # payload; the operator's stderr gets the traceback.
+        _log.error("grading question %d of session %s failed", index + 1, state.id, exc_info=exc)
+        return self._emit(state, {"type": "grade_failed", "index": index, "error": type(exc).__name__})
 
     def _advance(self, state: SessionState) -> SessionState:
         nxt = state.current + 1
@@ -117,7 +197,10 @@ class Interviewer:
         )
 
     def _finish(self, state: SessionState, early: bool) -> SessionState:
+        # Ended first, so a crash while grading resumes into catch_up's grade-then-debrief.
         state = self._emit(state, {"type": "ended", "early": early})
+        for index in state.ungraded:  # the exchange /end interrupted, and any whose grading failed
+            state = self._grade(state, index)
         return self._emit(state, {"type": "debrief", "debrief": compose(state)})
 
     def _follow_up(self, state: SessionState) -> tuple[str, Gap, str | None] | None:
@@ -164,6 +247,15 @@ class Interviewer:
         ):
             return written, gap, None
         return *chosen, fell_back("its reply was not a usable follow-up question")
+
+
+def _last_asked(state: SessionState) -> str:
+    """The question or follow-up the candidate is answering: never a clarification, a note or a repeat."""
+    return next(
+        t.text
+        for t in reversed(state.transcript)
+        if t.role == "interviewer" and t.kind in ("question", "follow_up") and t.question == state.current
+    )
 
 
 def _ask(question: Question, n: int, total: int) -> str:

@@ -6,6 +6,13 @@ writing follow-ups, appending to disk) lives in `interview.py`, which decides wh
 
 Flow: started → asked(question) → answered → [asked(follow_up) → answered]* → graded → next
 question … → ended → debrief. Candidates may skip, ask for a repeat or a clarification, or end early.
+
+What a command means is decided here, from what the exchange already holds, so a log replays the
+same whichever version wrote it: `skipped` with nothing answered is a skip; `skipped` after an
+answer is moving on, and the answer is graded (logs written before this rule carry such events
+without a grade: `ungraded` lists them and `Interviewer.catch_up` grades them). `ended` in the
+middle of an exchange leaves it to be graded before the debrief. `grade_failed` records a grader
+that raised: the answer stays in the log, ungraded, for the next catch-up.
 """
 
 from __future__ import annotations
@@ -37,7 +44,7 @@ class SessionConfig(BaseModel):
 
 class Turn(BaseModel):
     role: Literal["interviewer", "candidate"]
-    kind: str  # question | follow_up | repeat | clarify | note | answer | skip
+    kind: str  # question | follow_up | repeat | clarify | note | answer | skip | move_on
     text: str
     question: int  # index of the exchange it belongs to
     target: str | None = None  # for follow-ups: what gap it probes (axis, STAR element, key point…)
@@ -50,7 +57,9 @@ class Exchange(BaseModel):
     answers: list[str] = Field(default_factory=list)
     follow_ups: list[str] = Field(default_factory=list)
     grade: Grade | None = None
-    skipped: bool = False
+    skipped: bool = False  # /skip with nothing answered: counts as No Hire for this question
+    moved_on: bool = False  # /skip after answering: graded on what was said, not a skip
+    grade_error: str | None = None  # the grader raised (its exception type); cleared by a grade
     notes: list[str] = Field(default_factory=list)  # e.g. "the LLM failed, graded offline"
 
     @property
@@ -60,6 +69,11 @@ class Exchange(BaseModel):
     @property
     def finished(self) -> bool:
         return self.skipped or self.grade is not None
+
+    @property
+    def unanswered_follow_ups(self) -> int:
+        """Follow-ups asked and not answered (the first answer is the question's)."""
+        return max(0, len(self.follow_ups) - max(0, len(self.answers) - 1))
 
 
 class SessionState(BaseModel):
@@ -80,11 +94,27 @@ class SessionState(BaseModel):
     @property
     def awaiting_answer(self) -> bool:
         ex = self.exchange
-        return not self.ended and ex is not None and not ex.finished and len(ex.answers) <= len(ex.follow_ups)
+        return (
+            not self.ended
+            and ex is not None
+            and not ex.finished
+            and not ex.moved_on
+            and len(ex.answers) <= len(ex.follow_ups)
+        )
 
     @property
     def graded(self) -> list[Exchange]:
         return [e for e in self.exchanges if e.grade is not None]
+
+    @property
+    def ungraded(self) -> list[int]:
+        """Exchanges answered and left behind (moved on from, finished, or cut off by the end) that have
+        no grade: the grader raised, the process died while grading, or an old log skipped them."""
+        return [
+            i
+            for i, e in enumerate(self.exchanges)
+            if e.answers and e.grade is None and not e.skipped and (i < self.current or self.ended)
+        ]
 
 
 def plan_questions(bank: list[Question], config: SessionConfig) -> list[Question]:
@@ -149,18 +179,49 @@ def apply(state: SessionState, event: dict[str, Any]) -> SessionState:
         state.transcript.append(Turn(role="candidate", kind="answer", text=event["text"], question=index))
     elif kind == "graded" and ex is not None:
         ex.grade = Grade.model_validate(event["grade"])
+        ex.grade_error = None
         ex.notes.extend(event.get("notes", []))
+    elif kind == "grade_failed" and ex is not None:
+        ex.grade_error = event.get("error", "error")
+        state.transcript.append(
+            Turn(
+                role="interviewer",
+                kind="note",
+                text=f"Note: this answer could not be graded ({ex.grade_error}). It is saved, and it is graded "
+                "when the interview ends or the session is resumed.",
+                question=index,
+            )
+        )
     elif kind == "skipped" and ex is not None:
-        ex.skipped = True
-        state.transcript.append(Turn(role="candidate", kind="skip", text="(skipped)", question=index))
+        if ex.answers:  # moving on after answering: what was said is graded, nothing is thrown away
+            ex.moved_on = True
+            if ex.unanswered_follow_ups:
+                ex.notes.append(_partial_note("You moved on", ex))
+            state.transcript.append(
+                Turn(role="candidate", kind="move_on", text="(moved on to the next question)", question=index)
+            )
+        else:
+            ex.skipped = True
+            state.transcript.append(Turn(role="candidate", kind="skip", text="(skipped)", question=index))
     elif kind == "advanced":
         state.current = event["to"]
     elif kind == "ended":
         state.ended = True
         state.ended_early = event.get("early", False)
+        current = state.exchange
+        if current is not None and current.answers and not current.finished and current.unanswered_follow_ups:
+            current.notes.append(_partial_note("The interview ended", current))
     elif kind == "debrief":
         state.debrief = event["debrief"]
     return state
+
+
+def _partial_note(what: str, ex: Exchange) -> str:
+    n = ex.unanswered_follow_ups
+    return (
+        f"{what} with {n} follow-up{'s' if n > 1 else ''} unanswered; graded on the "
+        f"{len(ex.answers)} answer{'s' if len(ex.answers) > 1 else ''} given."
+    )
 
 
 def replay_all(log: SessionLog) -> list[SessionState]:

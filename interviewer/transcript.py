@@ -43,6 +43,8 @@ def to_markdown(state: SessionState) -> str:
             out.append(render_markdown(ex.grade))
         elif ex.skipped:
             out.append("_Skipped._\n")
+        elif ex.answers:
+            out.append("_Answered, not graded yet: grading failed; resuming the session grades it._\n")
         else:
             out.append("_Not reached._\n")
     if state.debrief:

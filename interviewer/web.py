@@ -158,9 +158,12 @@ class Handlers:
             return
         yield from self._stream(state, previous=0, status=f"Session {state.id} started.")
 
-    def submit(self, session_id: str, text: str) -> Iterator[tuple]:
+    def submit(self, session_id: str, text: str, keep_box: bool = False) -> Iterator[tuple]:
+        """`keep_box`: a button's command (Skip, Repeat, Clarify, End) leaves what the candidate is
+        typing in the answer box alone; Submit clears it, since its text is now in the log."""
+        box: Any = gr.update() if keep_box else text  # a button's command is not the candidate's text
         if not session_id:
-            yield gr.update(), "Start an interview first (Setup above).", gr.update(), gr.update(), session_id, text
+            yield gr.update(), "Start an interview first (Setup above).", gr.update(), gr.update(), session_id, box
             return
         refused: InterviewError | None = None
         with self._session_lock(session_id):  # released before the first yield: see _session_lock
@@ -172,11 +175,11 @@ class Handlers:
                 refused = exc
         if refused is not None:
             # Nothing is lost: the text stays in the box and the log is unchanged.
-            yield chat_messages(state), f"**{esc(str(refused))}**", gr.update(), gr.update(), session_id, text
+            yield chat_messages(state), f"**{esc(str(refused))}**", gr.update(), gr.update(), session_id, box
             return
-        yield from self._stream(state, previous=before, status="")
+        yield from self._stream(state, previous=before, status="", keep_box=keep_box)
 
-    def _stream(self, state: SessionState, previous: int, status: str) -> Iterator[tuple]:
+    def _stream(self, state: SessionState, previous: int, status: str, keep_box: bool = False) -> Iterator[tuple]:
         """Show new interviewer turns a few words at a time, then the final views.
 
         The answer box is cleared once, on the first update; later updates leave it alone, so text the
@@ -185,7 +188,7 @@ class Handlers:
         feedback, debrief, transcript = self._views(state)
         messages = chat_messages(state)
         new = [i for i, t in enumerate(state.transcript) if i >= previous and t.role == "interviewer"]
-        box: Any = ""
+        box: Any = gr.update() if keep_box else ""
         if new:
             last = new[-1]
             words = messages[last]["content"].split(" ")
@@ -200,6 +203,8 @@ class Handlers:
             state = self._state(session_id.strip())
         except (KeyError, ValueError):
             return [], f"No session {esc(session_id)}.", "", None, "", ""
+        with self._session_lock(state.id):  # grades what the last run left ungraded: see catch_up
+            state = self.interviewer.catch_up(self._state(state.id))
         feedback, debrief, transcript = self._views(state)
         return chat_messages(state), feedback, debrief, transcript, state.id, ""
 
@@ -302,7 +307,7 @@ def build_app(settings: Settings, index: Index, interviewer: Interviewer) -> gr.
 
 def _command(h: Handlers, command: str):
     def run(session_id: str) -> Iterator[tuple]:
-        yield from h.submit(session_id, command)
+        yield from h.submit(session_id, command, keep_box=True)
 
     return run
 

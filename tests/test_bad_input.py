@@ -28,7 +28,7 @@ from interviewer.documents import DocumentError
 from interviewer.grading.grade import Grade
 from interviewer.grading.offline import grade_answer
 from interviewer.index import Index
-from interviewer.interview import COMMANDS, MAX_ANSWER_CHARS, Interviewer, InterviewError
+from interviewer.interview import COMMANDS, MAX_ANSWER_CHARS, Interviewer, InterviewError, command_of
 from interviewer.session import SessionConfig, replay
 from interviewer.session_log import SessionLog
 from interviewer.settings import Settings
@@ -384,7 +384,7 @@ def test_submit_accepts_or_refuses_with_a_message_and_the_log_keeps_every_answer
             with pytest.raises(InterviewError, match="ended"):
                 interviewer.submit(state, text)
             continue
-        command = COMMANDS.get(text.strip().lower())
+        command = command_of(text)
         try:
             state = interviewer.submit(state, text)
         except InterviewError as exc:

@@ -208,9 +208,11 @@ def run_case(interviewer: Interviewer, fault: str, mode: str) -> tuple[SessionSt
         llm_up = mode == "transient" and not (transient_content and n == 0)  # the follow-up writer never re-asks
         problems += expect_turn(state, n, llm_follow_up=llm_up, llm_grade=mode == "transient")
     else:
-        state = interviewer.submit(state, "/end")
+        state = interviewer.submit(state, "/end")  # the second question's follow-up is still pending
         if not (state.ended and state.debrief):
             problems.append("/end did not give a debrief")
+        elif state.exchanges[1].grade is None or state.debrief["per_question"][1]["decision"] == "not reached":
+            problems.append("/end left the answer to the second question ungraded")
     return state, submitted, problems, seconds
 
 
@@ -226,12 +228,13 @@ def test_fault_turns_complete_and_keep_every_answer(fault: str, mode: str, index
     problems += kept
 
     # The LLM was really tried, and retried: one SDK retry per call for transport faults; for bad
-    # content the grader re-asks once. Interim grade + follow-up, final grade, interim grade + follow-up.
+    # content the grader re-asks once. Interim grade + follow-up, final grade, interim grade + follow-up,
+    # and the grade /end gives the second answer.
     requests = [(kind_of(r["body"]), r["at"]) for r in stub.requests]
     grades = sum(k == "grade" for k, _ in requests)
     follow_ups = sum(k == "follow_up" for k, _ in requests)
     if mode == "persistent":
-        want = (6, 4 if fault in TRANSPORT else 2)
+        want = (8, 4 if fault in TRANSPORT else 2)
         if (grades, follow_ups) != want:
             problems.append(f"requests (grade, follow-up) = {(grades, follow_ups)}, expected {want}")
         if fault == "429_retry_after":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -79,3 +80,41 @@ def test_kill_9_mid_interview_then_resume_keeps_every_answer(corpus_index: Index
     )
     assert exported.returncode == 0, exported.stderr
     assert STRONG in exported.stdout
+
+
+def test_skip_and_end_mid_follow_up_grade_what_was_answered(corpus_index: Index):
+    """/skip with a follow-up pending, then /end with the next follow-up pending: both answers graded."""
+    home = corpus_index.settings.home
+    script = f"{STRONG}\n\n  /Skip\n{STRONG}\n\n/END\n"
+    out = subprocess.run(
+        [*cli(), "practice", "--track", "leadership", "--questions", "3", "--follow-ups", "1", "--seed", "4"],
+        input=script,
+        capture_output=True,
+        text=True,
+        env=env_for(home),
+        timeout=300,
+    )
+    assert out.returncode == 0, out.stderr
+    printed = " ".join(out.stdout.split())  # rich wraps long lines at the pipe's width
+    assert printed.count("Feedback:") == 2  # one per answered question, printed as it was graded
+    assert "moved on with 1 follow-up unanswered" in printed
+    assert "The interview ended with 1 follow-up unanswered" in printed
+    debrief = printed[printed.index("## Debrief") :]
+    assert "2 of 3 questions answered and graded" in debrief and "1 question(s) not reached" in debrief
+    per_question = debrief[debrief.index("**Per question**") : debrief.index("| Axis |")]
+    assert "(moved on before the follow-ups; graded on what was said)" in per_question
+    assert "(the interview ended before the follow-ups; graded on what was said)" in per_question
+    assert "**skipped**" not in per_question and per_question.count("**not reached**") == 1
+    assert "Skipped" not in debrief
+    session_id = next(line.split()[1].rstrip(".") for line in out.stdout.splitlines() if line.startswith("Session "))
+    exported = subprocess.run(
+        [*cli(), "sessions", "--export", session_id, "--format", "json"],
+        capture_output=True,
+        text=True,
+        env=env_for(home),
+        timeout=120,
+    )
+    state = json.loads(exported.stdout)
+    assert [ex["answers"] for ex in state["exchanges"]] == [[STRONG], [STRONG], []]
+    assert [ex["moved_on"] for ex in state["exchanges"]] == [True, False, False]
+    assert [ex["grade"] is not None for ex in state["exchanges"]] == [True, True, False]

@@ -12,7 +12,7 @@ from interviewer.corpus import question_bank
 from interviewer.index import Index
 from interviewer.interview import Interviewer
 from interviewer.session_log import SessionLog
-from interviewer.web import build_app
+from interviewer.web import Handlers, build_app
 from tests.test_session import FOLLOW_UP_ANSWER, STRONG
 
 
@@ -88,3 +88,47 @@ def test_upload_of_a_bad_file_among_good_ones_changes_nothing(launched, corpus_i
     assert "Nothing was added; the index is unchanged." in message and "archive" in message
     assert corpus_index.count() == before
     assert (sorted(p.name for p in documents.iterdir()) if documents.exists() else []) == listed
+
+
+def test_skip_and_end_buttons_with_a_follow_up_pending_show_the_grade(launched):
+    client = Client(launched.local_url, verbose=False)
+    client.predict("data-platform", "Senior EM", 3, 1, 7, api_name="/start")
+    chat, feedback, *_ = client.predict(STRONG, api_name="/answer")
+    assert "Follow-up:" in said(chat[-1]) and "Decision:" not in feedback  # a follow-up is pending
+    chat, feedback, debrief, transcript, box = client.predict(api_name="/skip")
+    assert "Decision:" in feedback and "Per-axis scores" in feedback  # the answer given is graded
+    assert "You moved on with 1 follow-up unanswered; graded on the 1 answer given." in feedback
+    assert said(chat[-2]) == "(moved on to the next question)" and said(chat[-1]).startswith("Question 2 of 3")
+    assert box == {"__type__": "update"}  # a button never clears what is being typed in the box
+    chat, _, _, _, box = client.predict(api_name="/clarify")
+    assert box == {"__type__": "update"}
+    chat, _, _, _, _ = client.predict(api_name="/repeat")
+    assert said(chat[-1]).startswith("Question 2 of 3")  # the question, not the clarification
+    client.predict(STRONG, api_name="/answer")
+    chat, feedback, debrief, transcript, box = client.predict(api_name="/end")
+    assert "The interview ended with 1 follow-up unanswered" in feedback
+    assert "2 of 3 questions answered and graded" in debrief and "Skipped" not in debrief
+    assert "(moved on before the follow-ups; graded on what was said)" in debrief
+    assert "(the interview ended before the follow-ups; graded on what was said)" in debrief
+    text = Path(transcript).read_text()
+    assert text.count(STRONG) == 2 and text.count("### Feedback") == 2
+
+
+def test_a_failed_grade_is_a_note_in_the_chat_and_resume_grades_it(corpus_index: Index, tmp_path: Path):
+    """Through the Handlers, with the scripted grader: Skip while grading raises, then Resume."""
+    from tests.test_commands import ANSWER, ScriptedGrader
+
+    bank, _ = question_bank(corpus_index.settings)
+    grader = ScriptedGrader()
+    h = Handlers(corpus_index.settings, corpus_index, Interviewer(bank, grader, SessionLog(tmp_path)))
+    *_, started = h.start("leadership", "EM", 2, 1, 1)
+    session_id = started[4]
+    list(h.submit(session_id, ANSWER))  # a follow-up is pending
+    grader.failing = RuntimeError("disk full")
+    chat, feedback, *_ = list(h.submit(session_id, "/skip", keep_box=True))[-1]
+    assert "could not be graded (RuntimeError)" in chat[-2]["content"] and "Question 2 of 2" in chat[-1]["content"]
+    assert "Decision:" not in feedback
+    grader.failing = None
+    chat, feedback, *_ = h.resume(session_id)
+    assert "Decision: Hire" in feedback and "You moved on with 1 follow-up unanswered" in feedback
+    assert "Question 2 of 2" in chat[-1]["content"]  # resuming does not move the interview on

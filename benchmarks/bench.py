@@ -3,7 +3,7 @@
 Run from the project root:
 
     .venv/bin/python benchmarks/bench.py                 # readable table, progress on stderr
-    .venv/bin/python benchmarks/bench.py --json          # the same figures as JSON on stdout
+    .venv/bin/python benchmarks/bench.py --json          # the same figures as JSON, alone on stdout
     .venv/bin/python benchmarks/bench.py --skip-synthetic
     .venv/bin/python benchmarks/bench.py --synthetic-mb 4
 
@@ -37,7 +37,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 OFFLINE_ENV = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "ANONYMIZED_TELEMETRY": "False"}
 os.environ.update(OFFLINE_ENV)  # before anything imports transformers or chromadb
@@ -47,8 +47,9 @@ import interviewer.index as index_module  # noqa: E402
 from interviewer.chunks import split_blocks  # noqa: E402
 from interviewer.corpus import document_files, parse_file, question_bank  # noqa: E402
 from interviewer.index import Index, IngestReport  # noqa: E402
-from interviewer.settings import BUNDLED_CORPUS_DIR, PROJECT_DIR, Settings  # noqa: E402
+from interviewer.settings import BUNDLED_CORPUS_DIR, Settings  # noqa: E402
 
+PROJECT_DIR = Path(__file__).resolve().parent.parent  # the checkout: app.py, evals/, .venv/
 PYTHON = sys.executable
 CONSOLE_SCRIPT = next(
     (p for p in (Path(PYTHON).with_name("interviewer"), PROJECT_DIR / ".venv" / "bin" / "interviewer") if p.exists()),
@@ -98,6 +99,32 @@ class Results:
         if isinstance(value, float):
             value = round(value, 4)
         self.figures.append(Figure(section, name, value, unit, target, passed))
+
+
+@contextlib.contextmanager
+def stdout_to_stderr() -> Iterator[TextIO]:
+    """Everything written to stdout inside the block goes to stderr; yields a stream on the real stdout.
+
+    With --json, stdout must hold the JSON and nothing else, but libraries print there: Gradio's
+    `close()` prints "Closing server running on port: N". Both levels are redirected: `sys.stdout`
+    for print(), and file descriptor 1 for subprocesses that inherit it and code holding the original
+    stream object (whose buffer is flushed while fd 1 still points at stderr).
+    """
+    original = sys.stdout
+    original.flush()
+    saved_fd = os.dup(1)
+    os.dup2(2, 1)
+    sys.stdout = sys.stderr
+    real = open(os.dup(saved_fd), "w", encoding="utf-8", closefd=True)  # noqa: SIM115 closed below
+    try:
+        yield real
+    finally:
+        sys.stderr.flush()
+        original.flush()
+        sys.stdout = original
+        os.dup2(saved_fd, 1)
+        os.close(saved_fd)
+        real.close()
 
 
 def log(message: str) -> None:
@@ -549,10 +576,10 @@ def bench_load(results: Results, run: BundledRun) -> None:
         sys.path.insert(0, str(PROJECT_DIR))  # run as a script, only benchmarks/ itself is on the path
     from benchmarks.load import run_load
 
-    report = run_load(run.index)  # build_app() in this process, app.py's queue concurrency
+    report = run_load(run.index)  # build_app() in this process, the shipped queue concurrency
     section = f"9 load: {report.clients} concurrent interviews through gradio_client (in-process app)"
     ms = [t * 1000 for _, t in report.turns]
-    results.add(section, "queue default_concurrency_limit (app.py)", str(report.concurrency))
+    results.add(section, "queue default_concurrency_limit (serve.py)", str(report.concurrency))
     results.add(section, "errors", len(report.errors), "", "0", not report.errors)
     results.add(section, "cross-talk problems", len(report.cross_talk), "", "0", not report.cross_talk)
     results.add(section, f"turn p50 ({len(ms)} turns: {', '.join(report.steps)})", percentile(ms, 50), "ms")
@@ -857,6 +884,24 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     results = Results(meta=machine_info())
 
+    # With --json, only the JSON reaches stdout: everything else (Gradio's messages among them) goes to stderr.
+    with contextlib.ExitStack() as guard:
+        out = guard.enter_context(stdout_to_stderr()) if args.json else sys.stdout
+        run_benchmarks(args, results, started)
+        if args.json:
+            payload = {
+                "meta": results.meta,
+                "figures": [asdict(f) for f in results.figures],
+                "details": results.details,
+                "notes": results.notes,
+            }
+            print(json.dumps(payload, indent=1, default=str), file=out, flush=True)
+        else:
+            print_table(results)
+    return 0
+
+
+def run_benchmarks(args: argparse.Namespace, results: Results, started: float) -> None:
     with contextlib.ExitStack() as homes:
         log("loading the embedding model")
         start = time.perf_counter()
@@ -896,18 +941,6 @@ def main(argv: list[str] | None = None) -> int:
                 f"encode/ingest runs got as little as {min(shares):.0%} of the CPUs: other processes were competing, "
                 "so wall times are noisy; compare the CPU-time ratios, or run again on an idle machine"
             )
-
-    if args.json:
-        payload = {
-            "meta": results.meta,
-            "figures": [asdict(f) for f in results.figures],
-            "details": results.details,
-            "notes": results.notes,
-        }
-        print(json.dumps(payload, indent=1, default=str))
-    else:
-        print_table(results)
-    return 0
 
 
 if __name__ == "__main__":

@@ -21,7 +21,7 @@ checked:
 By default the app is `app.py` as shipped, in a subprocess (its own queue settings, index sync and
 grader warm-up; offline; on a free loopback port) with a temporary INTERVIEWER_HOME unless `--home`
 is given. `--app inprocess` builds it with `build_app()` in this process instead (what
-tests/test_load.py does), with the queue's `default_concurrency_limit` read from app.py unless
+tests/test_load.py does), with the shipped app's queue `default_concurrency_limit` (interviewer/serve.py) unless
 `--concurrency` is given; there the clients share the server's interpreter and GIL.
 """
 
@@ -78,10 +78,10 @@ ANSWERS = (
 
 
 def app_concurrency() -> int | None:
-    """The `default_concurrency_limit` app.py gives the queue (None when app.py sets none)."""
-    source = (PROJECT_DIR / "app.py").read_text(encoding="utf-8")
-    match = re.search(r"default_concurrency_limit\s*=\s*(\d+)", source)
-    return int(match.group(1)) if match else None
+    """The `default_concurrency_limit` the shipped app (interviewer/serve.py) gives the queue."""
+    from interviewer.serve import QUEUE_CONCURRENCY
+
+    return QUEUE_CONCURRENCY
 
 
 def said(message: dict[str, Any]) -> str:
@@ -494,7 +494,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--concurrency",
         type=int,
         default=None,
-        help="with --app inprocess: the queue's default_concurrency_limit (default: app.py's)",
+        help="with --app inprocess: the queue's default_concurrency_limit (default: the shipped app's)",
     )
     parser.add_argument(
         "--app",

@@ -178,6 +178,14 @@ def eval_retrieval(
                 console.print(f"miss {row['id']}: {escape(row['query'])} -> {escape(str(row['hybrid_top']))}")
 
 
+@app.command()
+def serve() -> None:
+    """Start the practice app on GRADIO_SERVER_NAME:GRADIO_SERVER_PORT (127.0.0.1:7860); builds the index if empty."""
+    from interviewer.serve import main as serve_app
+
+    serve_app(_settings())
+
+
 def main() -> None:
     app()
 

@@ -1,6 +1,6 @@
 """The corpus as the rest of the product sees it: documents, their chunks and their questions.
 
-The bundled documents live in `corpus/` (their tracks and levels in `corpus/manifest.json`); the
+The bundled documents live in `bundled/corpus/` (tracks and levels in its `manifest.json`); the
 user's own documents live in `<home>/documents/` and get the track "my-documents". Everything here
 is pure Python (no model, no vector store) so that listing questions starts fast.
 """

@@ -4,7 +4,7 @@ Gaps are taken from the grade, in the order a calibrated panel probes them: an a
 engage (too short, off topic), a red flag, a missing STAR element, the weakest or unevidenced axis,
 then a key point of the model answer the candidate missed, then the document's own probing note.
 Offline, the question is filled from the rubric's probe templates (written from the corpus's
-"What they're probing" notes); with an LLM, `prompts/follow_up.md.j2` writes it from the same gaps.
+"What they're probing" notes); with an LLM, `bundled/prompts/follow_up.md.j2` writes it from the same gaps.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Prompt templates are files in `prompts/`, rendered with Jinja2's StrictUndefined.
+"""Prompt templates are files in `bundled/prompts/` (package data), rendered with Jinja2's StrictUndefined.
 
 A missing variable is an error, never an empty string. Untrusted text (a candidate's answer, an
 uploaded document) is "spotlighted" before it goes into a prompt: wrapped in a delimiter that is
@@ -15,9 +15,9 @@ from pathlib import Path
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
-from interviewer.settings import PROJECT_DIR
+from interviewer.resources import package_path
 
-PROMPTS_DIR = PROJECT_DIR / "prompts"
+PROMPTS_DIR = package_path("bundled", "prompts")
 DATAMARK = "\u02c6"  # ˆ, rare in real answers; spaces in untrusted text become this
 
 

@@ -13,9 +13,10 @@ from typing import Literal
 from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-PACKAGE_DIR = Path(__file__).resolve().parent
-PROJECT_DIR = PACKAGE_DIR.parent
-BUNDLED_CORPUS_DIR = PROJECT_DIR / "corpus"
+from interviewer.resources import package_path
+
+# Package data, so an installed wheel has its corpus wherever it is installed (not beside a checkout).
+BUNDLED_CORPUS_DIR = package_path("bundled", "corpus")
 
 
 class Settings(BaseSettings):

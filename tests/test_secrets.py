@@ -9,11 +9,9 @@ messages and every file written under the settings home and the eval's --out fol
 
 from __future__ import annotations
 
-import importlib.util
 import itertools
 import json
 import logging
-import sys
 import threading
 import traceback
 import uuid
@@ -28,6 +26,7 @@ import typer
 from pydantic import SecretStr
 from typer.testing import CliRunner
 
+from interviewer import serve
 from interviewer.assemble import build_interviewer
 from interviewer.evals import commands
 from interviewer.grading import warm_up
@@ -43,7 +42,6 @@ from tests.test_session import FOLLOW_UP_ANSWER, STRONG
 
 KEY = f"sk-test-SECRET-{uuid.uuid4().hex}"
 CORE = KEY.removeprefix("sk-test-")  # a leak that masked only the prefix is still a leak
-PROJECT_DIR = Path(__file__).resolve().parent.parent
 
 
 def leaky_responder() -> Callable[[dict], Reply]:
@@ -207,18 +205,10 @@ def test_the_key_appears_nowhere(
 # --- exposure: where the app listens ------------------------------------------------------------------
 
 
-def load_app() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("interviewer_app_entry", PROJECT_DIR / "app.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses resolve the module's annotations through sys.modules
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.fixture(scope="module")
 def app_module() -> ModuleType:
-    return load_app()
+    """What `python app.py` and `interviewer serve` run."""
+    return serve
 
 
 @pytest.fixture

@@ -17,7 +17,9 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, Field
 
-RUBRIC_PATH = Path(__file__).resolve().parent.parent / "rubric.yaml"
+from interviewer.resources import package_path
+
+RUBRIC_PATH = package_path("rubric.yaml")
 
 Decision = Literal["Strong Hire", "Hire", "Lean Hire", "Lean No Hire", "No Hire"]
 # Worst to best: a decision's index is its ordinal value (No Hire = 0 ... Strong Hire = 4).

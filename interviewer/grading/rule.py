@@ -38,8 +38,9 @@ from pydantic import BaseModel, Field
 
 from interviewer.grading.rubric import DECISIONS, Decision
 from interviewer.grading.signals import AxisEvidence, Measurement
+from interviewer.resources import package_path
 
-CALIBRATION_PATH = Path(__file__).resolve().parent / "calibration.json"
+CALIBRATION_PATH = package_path("grading", "calibration.json")
 
 LEAN_NO_HIRE = DECISIONS.index("Lean No Hire")
 LEAN_HIRE = DECISIONS.index("Lean Hire")

@@ -21,7 +21,8 @@ import pytest
 from pydantic import SecretStr, ValidationError
 
 from interviewer.llm import LLMError, Messages, OpenAICompatibleModel
-from interviewer.settings import PROJECT_DIR, Settings
+from interviewer.settings import Settings
+from tests.conftest import PROJECT_DIR
 
 URL = os.environ.get("INTERVIEWER_LOCAL_LLM_URL", "")
 MODEL = os.environ.get("INTERVIEWER_LOCAL_LLM_MODEL", "smollm2-135m")

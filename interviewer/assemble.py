@@ -18,12 +18,12 @@ from interviewer.settings import Settings
 
 
 def make_grader(index: Index, model: ChatModel | None) -> Grader:
-    def grade(question: Question, answer: str) -> tuple[Grade, list[str]]:
+    def grade(question: Question, answer: str, level: str) -> tuple[Grade, list[str]]:
         if model is None:
-            return grade_answer(question.text, answer, index), []
+            return grade_answer(question.text, answer, index, level), []
         from interviewer.grading.llm_engine import grade_with_llm
 
-        result = grade_with_llm(question.text, answer, index, model)
+        result = grade_with_llm(question.text, answer, index, model, level)
         return result.grade, result.notes
 
     return grade

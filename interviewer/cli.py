@@ -341,9 +341,15 @@ def grade(
     question: Annotated[str, typer.Option(help="The interview question (text from the question bank, or your own).")],
     answer_file: Annotated[Path, typer.Option(help="A text file with the answer to grade ('-' reads stdin).")],
     engine: Annotated[str, typer.Option(help="offline or openai:<model>.")] = "offline",
+    level: Annotated[
+        str | None,
+        typer.Option(
+            help="The level interviewed for: EM, Senior EM, Director or Associate Director (default Senior EM)."
+        ),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the typed grade as JSON.")] = False,
 ) -> None:
-    """Grade one answer against the rubric and print the feedback (or the typed grade)."""
+    """Grade one answer against the rubric at a level and print the feedback (or the typed grade)."""
     import sys
 
     from interviewer.assemble import make_grader
@@ -375,8 +381,12 @@ def grade(
     index = Index(settings)
     if index.count() == 0:
         index.sync()
+    from interviewer.session import LEVELS
+
+    if level is not None and level not in LEVELS:
+        raise typer.BadParameter(f"level must be one of: {', '.join(LEVELS)}")
     stub = Question(id="cli", text=question, source="", section="", track="", origin="cli")
-    result, notes = make_grader(index, model)(stub, text)
+    result, notes = make_grader(index, model)(stub, text, level)  # type: ignore[arg-type]
     for note in notes:
         err.print(f"[yellow]note:[/yellow] {escape(note)}")
     if as_json:
@@ -390,10 +400,8 @@ def eval_calibrate(
     file: Annotated[Path, typer.Argument(help="Labelled JSONL (id, question, answer, label, kind).")] = Path(
         "evals/grader_dev.jsonl"
     ),
-    folds: Annotated[int, typer.Option(help="Cross-validation folds (grouped by question).")] = 5,
-    seed: Annotated[int, typer.Option(help="Fold assignment seed.")] = 0,
 ) -> None:
-    """Refit the offline decision rule on labelled answers; prints cross-validated agreement."""
+    """Refit the offline grader on the dev set's train split; prints held-out and cross-validated figures."""
     from interviewer.grading import calibrate
     from interviewer.index import Index
 
@@ -401,7 +409,7 @@ def eval_calibrate(
     index = Index(settings)
     if index.count() == 0:
         index.sync()
-    report = calibrate(file, index, folds=folds, seed=seed)
+    report = calibrate(file, index)
     print(json.dumps(report, indent=1, default=str))
 
 

@@ -27,7 +27,8 @@ from interviewer.questions import Question
 from interviewer.session import SessionConfig, SessionState, apply, new_state, plan_questions, replay
 from interviewer.session_log import SessionLog
 
-Grader = Callable[[Question, str], tuple[Grade, list[str]]]  # (grade, notes such as "LLM fell back")
+# (question, answer, the level the candidate interviews for) -> (grade, notes such as "LLM fell back")
+Grader = Callable[[Question, str, str], tuple[Grade, list[str]]]
 
 # /quit and /exit are what people type to leave a terminal program: they end the interview too.
 COMMANDS = {
@@ -174,7 +175,7 @@ class Interviewer:
         """Grade everything said in one exchange; a grader that raises is logged as grade_failed."""
         ex = state.exchanges[index]
         try:
-            grade, notes = self.grader(ex.question, ex.combined_answer)
+            grade, notes = self.grader(ex.question, ex.combined_answer, state.config.level)
         except Exception as exc:  # the answer is already in the log: keep the turn alive, grade it later
             return self._failed(state, index, exc)
         return self._emit(state, {"type": "graded", "index": index, "grade": grade.model_dump(), "notes": notes})
@@ -207,7 +208,7 @@ class Interviewer:
         """(follow-up, the gap it probes, a note when the LLM failed and the offline one is used)."""
         ex = state.exchange
         assert ex is not None
-        interim, _ = self.grader(ex.question, ex.combined_answer)
+        interim, _ = self.grader(ex.question, ex.combined_answer, state.config.level)
         chosen = choose_offline(ex.question, interim, ex.follow_ups)
         if chosen is None:
             return None

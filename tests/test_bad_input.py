@@ -342,7 +342,7 @@ def bank():
     return questions
 
 
-def stub_grader(question: Any, answer: str) -> tuple[Grade, list[str]]:
+def stub_grader(question: Any, answer: str, level: str) -> tuple[Grade, list[str]]:
     grade = Grade(
         question=question.text,
         answer=answer,

@@ -36,7 +36,7 @@ class ScriptedGrader:
         self.calls: list[str] = []
         self.failing: Exception | None = None
 
-    def __call__(self, question: Question, answer: str) -> tuple[Grade, list[str]]:
+    def __call__(self, question: Question, answer: str, level: str) -> tuple[Grade, list[str]]:
         self.calls.append(answer)
         if self.failing is not None:
             raise self.failing

@@ -390,7 +390,7 @@ from interviewer.session import replay
 from interviewer.session_log import SessionLog
 from interviewer.settings import Settings
 
-def grader(question, answer):
+def grader(question, answer, level):
     grade = Grade(question=question.text, answer=answer, engine="stub", decision="Hire", score=2.5,
                   uncapped_decision="Hire", summary="stub", axes=[], star=[], retrieved=[])
     return grade, []

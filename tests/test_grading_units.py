@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import numpy as np
+from interviewer.grading.rule import apply_caps
 
 from interviewer.grading.fitting import Example, fit_thresholds, group_folds, pair_order_accuracy
 from interviewer.grading.guards import find_injection, measure_form
 from interviewer.grading.rubric import DECISIONS, TermMatcher, rubric
-from interviewer.grading.rule import apply_caps
 from interviewer.grading.segments import key_points, sentence_spans
 
 

@@ -19,8 +19,8 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from interviewer.evals.grading import Grader, grade_many
+from interviewer.grading.decision import CAP_REASONS, CAPS
 from interviewer.grading.rubric import DECISIONS
-from interviewer.grading.rule import CAP_REASONS, CAPS
 
 if TYPE_CHECKING:
     from interviewer.index import Index

@@ -16,7 +16,7 @@ from interviewer.grading.grade import Evidence, Grade, GroundingError, check_gro
 from interviewer.grading.render import render_markdown
 
 if TYPE_CHECKING:
-    from interviewer.grading.rule import Calibration
+    from interviewer.grading.calibration import Calibration
     from interviewer.index import Index
 
 __all__ = [
@@ -31,18 +31,20 @@ __all__ = [
 ]
 
 
-def grade_answer(question: str, answer: str, index: Index, calibration: Calibration | None = None) -> Grade:
-    """Grade one answer offline: decision, per-axis scores, STAR, red flags, cited feedback."""
+def grade_answer(
+    question: str, answer: str, index: Index, level: str | None = None, calibration: Calibration | None = None
+) -> Grade:
+    """Grade one answer offline at a level: decision, per-axis scores, STAR, red flags, cited feedback."""
     from interviewer.grading.offline import grade_answer as grade
 
-    return grade(question, answer, index, calibration)
+    return grade(question, answer, index, level, calibration)
 
 
-def calibrate(dev_path: Path | str, index: Index, folds: int = 5, seed: int = 0, out: Path | None = None) -> dict:
-    """Fit the decision rule on a labelled JSONL file, write calibration.json, return CV figures."""
+def calibrate(dev_path: Path | str, index: Index, out_dir: Path | None = None) -> dict:
+    """Fit the offline grader on a labelled JSONL file's train split; return held-out and CV figures."""
     from interviewer.grading.fitting import calibrate as fit
 
-    return fit(dev_path, index, folds, seed, out)
+    return fit(dev_path, index, out_dir)
 
 
 def warm_up(index: Index) -> None:

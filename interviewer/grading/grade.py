@@ -53,8 +53,12 @@ class AxisGrade(BaseModel):
     axis: str  # rubric axis id
     name: str
     score: int | None = Field(default=None, ge=1, le=5)  # None: not enough evidence to judge
-    feedback: str
+    feedback: str  # what the answer showed on this axis and what was missing, in plain words
     evidence: list[Evidence] = Field(default_factory=list)
+    tested: bool = False  # one of the axes this question tests (its profile)
+    shown: str = ""  # what the answer showed, quoting the candidate
+    missing: str = ""  # what the next level needs that the answer did not show
+    capped_by: str | None = None  # a red flag or guard that held the level at 2
 
 
 class StarCheck(BaseModel):
@@ -75,6 +79,18 @@ class Point(BaseModel):
 
     text: str
     evidence: list[Evidence] = Field(default_factory=list)
+
+
+class SentenceJudgement(BaseModel):
+    """What one sentence of the answer was judged to show (JSON output; the evidence behind the grade)."""
+
+    text: str  # verbatim part of the answer
+    relevance: float  # probability that it is evidence on this question at all
+    relevant: bool
+    axes: dict[str, float] = Field(default_factory=dict)  # per axis: relevance × probability it evidences the axis
+    star: str | None = None  # the STAR element it is, when it is one
+    red_flag: str | None = None
+    key_point: str | None = None  # the model answer's key point it covers
 
 
 class KeyPointCheck(BaseModel):
@@ -106,6 +122,13 @@ class Grade(BaseModel):
     flags: list[FlagName] = Field(default_factory=list)
     signals: dict[str, float] = Field(default_factory=dict)
     model_answer_found_by: str = ""
+    level: str = "Senior EM"  # the level the answer was judged at
+    level_defaulted: bool = False  # no level was given, so the default was used
+    tested_axes: list[str] = Field(default_factory=list)  # the axes the question tests (its profile)
+    story_question: bool = False  # the question asks for a story: STAR completeness is part of the bar
+    profile_inferred: bool = False  # the question's profile came from retrieval, not its own model answer
+    decision_steps: list[str] = Field(default_factory=list)  # the decision rule as applied, in words
+    sentences: list[SentenceJudgement] = Field(default_factory=list)
 
     @computed_field  # type: ignore[prop-decorator]
     @property
@@ -154,6 +177,7 @@ def check_grounding(grade: Grade) -> None:
     retrieved = {r.id for r in grade.retrieved}
     quotes = [e.quote for e in grade.all_evidence() if e.quote is not None]
     quotes += grade.quotes + [p.quote for p in grade.key_points if p.quote is not None]
+    quotes += [s.text for s in grade.sentences]
     for quote in quotes:
         if not quote or quote not in grade.answer:
             raise GroundingError(f"quote is not a verbatim part of the answer: {quote!r}")

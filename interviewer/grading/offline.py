@@ -1,16 +1,24 @@
-"""The offline grading engine: retrieval, signals and the fitted rule, assembled into a cited Grade.
+"""The offline grading engine: the question's profile, sentence evidence, axis scores, the decision rule,
+and feedback whose parts agree, assembled into a cited Grade.
 
-Per answer the work is: cut out any injection, split the rest into sentences, embed them in one
-call, measure (signals.py), score (rule.py), and write the feedback. Everything derivable from the
-corpus, the model answer's key points and their embeddings included, comes from reference.py's
-per-process caches. Every piece of feedback carries evidence: a verbatim quote of the candidate,
-a citation of a retrieved chunk, or both; the Grade model refuses anything else.
+    profile (profiles.py) ─▶ evidence per sentence (evidence.py) ─▶ axis scores (axes.py)
+                          ─▶ decision at the level (decision.py) ─▶ Grade with feedback (this module)
+
+Every piece of feedback carries evidence: a verbatim quote of the candidate, a citation of a retrieved
+chunk, or both; the Grade model refuses anything else. Everything the feedback says is read off the
+same judgements the decision came from, so the parts cannot disagree: a STAR element reported missing
+is one the grader found no sentence for, a strength quotes a relevant sentence, a missed key point is
+one no relevant sentence covers.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from interviewer.grading.axes import AxisJudgement, judge_axes
+from interviewer.grading.calibration import Calibration, load_calibration, load_sentence_models
+from interviewer.grading.decision import CAP_REASONS, DEFAULT_LEVEL, Verdict, decide
+from interviewer.grading.evidence import AXES, AnswerEvidence, judge
 from interviewer.grading.grade import (
     AxisGrade,
     Evidence,
@@ -19,30 +27,20 @@ from interviewer.grading.grade import (
     Point,
     RedFlagFound,
     Retrieved,
+    SentenceJudgement,
     StarCheck,
 )
-from interviewer.grading.reference import Reference, background, grounding, reference_for
-from interviewer.grading.rubric import Source, axis_matcher, rubric
-from interviewer.grading.rule import (
-    CAP_REASONS,
-    NOT_ASSESSED,
-    Calibration,
-    axis_scores,
-    decide,
-    features,
-    load_calibration,
-    reference_flags,
-)
-from interviewer.grading.segments import words
-from interviewer.grading.signals import OUTCOME, SPECIFIC, AxisEvidence, Measurement, measure
+from interviewer.grading.reference import corpus_shingles, grounding
+from interviewer.grading.rubric import Source, rubric
 from interviewer.index import Hit, Index
+from interviewer.profiles import Profiled, profile_question, profiles_for
 
 ENGINE = "offline"
 MAX_QUOTES_PER_ITEM = 2
 MAX_STRENGTHS = 5
 MAX_RISKS = 6
 MAX_MISSED_IN_RISKS = 2
-PROBE_QUOTE_WORDS = 12
+MAX_QUOTE_WORDS = 40
 
 
 @dataclass
@@ -69,156 +67,270 @@ class _Citations:
         return self.add(hit, "rubric_source") if hit is not None else None
 
 
+@dataclass
+class Assessment:
+    """What an engine judged, before the decision rule: the same structure offline and with an LLM."""
+
+    scores: dict[str, int | None]
+    axis_sentences: dict[str, list[int]]  # per axis, its evidence sentences, strongest first
+    capped_by: dict[str, str | None]
+    star: dict[str, list[int]]  # per STAR element, the sentences that show it
+    red_flags: dict[str, list[int]]
+    raw: dict[str, float] | None = None
+    star_present: set[str] | None = None  # elements judged present (default: those with sentences)
+    covered_points: set[int] | None = None  # key points judged covered (default: the offline matches)
+
+    def present(self) -> set[str]:
+        return self.star_present if self.star_present is not None else {e for e, s in self.star.items() if s}
+
+
 def grade_answer(
     question: str,
     answer: str,
     index: Index,
+    level: str | None = None,
     calibration: Calibration | None = None,
 ) -> Grade:
-    """Grade one answer to one question, offline and deterministically."""
+    """Grade one answer to one question, offline and deterministically, at the candidate's level."""
     calibration = calibration or load_calibration()
     state = index.count()
-    reference = reference_for(question, index, state)
-    measurement = measure(answer, reference, background(index, state))
-    return build_grade(question, answer, reference, measurement, calibration, index, state)
+    store = profiles_for(index)
+    profiled = profile_question(question, index, store)
+    evidence = judge(answer, profiled, store, corpus_shingles(index, state), load_sentence_models())
+    assessment = assess(evidence, calibration)
+    return build_grade(question, answer, profiled, evidence, assessment, calibration, index, level, state, ENGINE)
+
+
+def assess(evidence: AnswerEvidence, calibration: Calibration) -> Assessment:
+    axes: dict[str, AxisJudgement] = judge_axes(evidence, calibration.axis_model)
+    star = {
+        e: [
+            i
+            for i, s in enumerate(evidence.sentences)
+            if s.relevant and s.star.get(e, 0.0) >= calibration.star_thresholds.get(e, 0.5)
+        ]
+        for e in calibration.star_thresholds
+    }
+    if "non_english" in evidence.flags:
+        star = {e: [] for e in star}
+    return Assessment(
+        scores={a: j.score for a, j in axes.items()},
+        axis_sentences={a: j.sentences for a, j in axes.items()},
+        capped_by={a: j.capped_by for a, j in axes.items()},
+        star=star,
+        red_flags=dict(evidence.red_flags),
+        raw={a: calibration.axis_model.continuous(j.raw) if j.score is not None else 0.0 for a, j in axes.items()},
+    )
 
 
 def prefetch(pairs: list[tuple[str, str]]) -> None:
-    """Embed the questions and answer sentences of many (question, answer) pairs in one batched call,
-    ahead of grading them one by one. Grades are unchanged; a batch just costs about what embedding
-    its texts together costs, instead of one small call per answer."""
+    """Embed the answer sentences of many (question, answer) pairs in one batched call, ahead of grading
+    them one by one. Grades are unchanged; a batch just costs about what embedding its texts together
+    costs, instead of one small call per answer."""
+    from interviewer.grading.evidence import embedded_texts
     from interviewer.grading.reference import prefetch as embed_ahead
-    from interviewer.grading.signals import embedded_texts
 
-    embed_ahead([q for q, _ in pairs] + [text for _, answer in pairs for text in embedded_texts(answer)])
+    embed_ahead([text for _, answer in pairs for text in embedded_texts(answer)])
+
+
+def verdict_for(
+    profiled: Profiled, evidence: AnswerEvidence, assessment: Assessment, calibration: Calibration, level: str | None
+) -> Verdict:
+    profile = profiled.profile
+    return decide(
+        assessment.scores,
+        profile.tested_axes,
+        calibration.rule,
+        level=level,
+        story=profile.story,
+        star=sorted(assessment.present()),
+        red_flags=list(assessment.red_flags),
+        flags=evidence.flags,
+        raw=assessment.raw,
+    )
 
 
 def build_grade(
     question: str,
     answer: str,
-    reference: Reference,
-    m: Measurement,
+    profiled: Profiled,
+    evidence: AnswerEvidence,
+    assessment: Assessment,
     calibration: Calibration,
     index: Index,
-    state: int | None = None,
+    level: str | None,
+    state: int | None,
+    engine: str,
+    extra_flags: list[str] | None = None,
 ) -> Grade:
     r = rubric()
+    profile = profiled.profile
+    verdict = verdict_for(profiled, evidence, assessment, calibration, level)
     cites = _Citations(index, state)
-    for hit in reference.model_chunks:
-        cites.add(hit, "model_answer")
-    for hit in reference.rubric_chunks:
-        cites.add(hit, "rubric")
-
-    scores = axis_scores(m)
-    values = features(m, scores)
-    raw_score = calibration.score(values)
-    # The fitted coverage floor's flag joins the guards' flags (once: an LLM grade reuses this m).
-    m.flags.extend(f for f in reference_flags(values, calibration) if f not in m.flags)  # type: ignore[misc]
-    decision, score, uncapped = decide(raw_score, m.flags, calibration.thresholds)
-    not_assessed = bool(NOT_ASSESSED & set(m.flags))
+    model_chunks = index.get_chunks(profile.model_chunk_ids) if profile.model_chunk_ids else {}
+    for cid in profile.model_chunk_ids:
+        if cid in model_chunks:
+            cites.add(model_chunks[cid], "model_answer")
+    not_assessed = "non_english" in evidence.flags
+    sentences = evidence.sentences
 
     def quote(i: int) -> str:
-        return m.sentences[i].text
+        return sentences[i].text
 
-    # Axes.
+    # Axes: the level, what the answer showed (quoted), and what the next level needs.
     axes: list[AxisGrade] = []
     for axis in r.axes:
-        ev = m.axes[axis.id]
-        level = scores[axis.id]
+        level_found = assessment.scores.get(axis.id)
+        tested = axis.id in profile.tested_axes
         citation = cites.rubric_source(axis.sources)
-        best = sorted(ev.sentences, key=lambda i: (-len(_terms_in(m, axis.id, i)), i))[:MAX_QUOTES_PER_ITEM]
-        evidence = [Evidence(quote=quote(i), citation=citation) for i in sorted(best)]
-        if level is None:
-            why = "not assessed (answer not in English)" if not_assessed else f"nothing on: {axis.question}"
-            feedback = f"Not enough evidence: {why}"
-            evidence = [Evidence(citation=citation)] if citation else []
+        chosen = assessment.axis_sentences.get(axis.id, [])[:MAX_QUOTES_PER_ITEM]
+        ev = [Evidence(quote=quote(i), citation=citation) for i in sorted(chosen)]
+        if level_found is None:
+            why = (
+                "not assessed: the answer is not in English"
+                if not_assessed
+                else f"nothing in the answer spoke to it ({axis.question})"
+            )
+            shown, missing = "", f"any evidence on {axis.name.lower()}: {axis.levels[3]}"
+            feedback = f"Not enough evidence{' — this question tests it' if tested else ''}: {why}."
+            ev = [Evidence(citation=citation)] if citation else []
         else:
-            feedback = f"Level {level}: {axis.levels[level]} ({_axis_facts(ev)})"
-        axes.append(AxisGrade(axis=axis.id, name=axis.name, score=level, feedback=feedback, evidence=evidence))
-
-    # STAR.
-    star: list[StarCheck] = []
-    for element in r.star:
-        hits = [] if not_assessed else m.star.get(element.id, [])
-        citation = cites.rubric_source(element.sources)
-        star_evidence = [Evidence(quote=quote(i), citation=citation) for i in hits[:1]]
-        if not hits and citation:
-            star_evidence = [Evidence(citation=citation)]
-        star.append(StarCheck(element=element.id, name=element.name, present=bool(hits), evidence=star_evidence))
-
-    # Red flags.
-    red_flags: list[RedFlagFound] = []
-    for flag in r.red_flags:
-        found = m.red_flags.get(flag.id)
-        if not found:
-            continue
-        citation = cites.rubric_source(flag.sources)
-        sentences = sorted({i for i, _ in found})[:MAX_QUOTES_PER_ITEM]
-        red_flags.append(
-            RedFlagFound(
-                flag=flag.id, name=flag.name, evidence=[Evidence(quote=quote(i), citation=citation) for i in sentences]
+            facts = _facts(evidence, chosen)
+            shown = f"“{_short(quote(chosen[0]))}”" + (f" ({facts})" if facts else "") if chosen else ""
+            nxt = level_found + 1
+            missing = axis.levels.get(nxt, "")
+            capped = assessment.capped_by.get(axis.id)
+            feedback = f"Level {level_found}: {axis.levels[level_found]}"
+            if shown:
+                feedback += f" Shown: {shown}."
+            if capped:
+                feedback += f" Held at 2 by {capped.replace('_', ' ')}."
+            if missing:
+                feedback += f" For level {nxt}: {missing}"
+        axes.append(
+            AxisGrade(
+                axis=axis.id,
+                name=axis.name,
+                score=level_found,
+                feedback=feedback,
+                evidence=ev,
+                tested=tested,
+                shown=shown,
+                missing=missing,
+                capped_by=assessment.capped_by.get(axis.id),
             )
         )
 
-    # Key points.
+    # STAR, from the same judgement the decision used.
+    star: list[StarCheck] = []
+    present = assessment.present()
+    for element in r.star:
+        found = assessment.star.get(element.id, []) if element.id in present else []
+        citation = cites.rubric_source(element.sources)
+        star_ev = [Evidence(quote=quote(i), citation=citation) for i in found[:1]]
+        if not found and citation:
+            star_ev = [Evidence(citation=citation)]
+        star.append(StarCheck(element=element.id, name=element.name, present=element.id in present, evidence=star_ev))
+
+    red_flags: list[RedFlagFound] = []
+    for flag in r.red_flags:
+        if flag.id not in assessment.red_flags:
+            continue
+        showing = sorted(set(assessment.red_flags[flag.id]))[:MAX_QUOTES_PER_ITEM]
+        citation = cites.rubric_source(flag.sources)
+        flag_evidence = [Evidence(quote=quote(i), citation=citation) for i in showing]
+        if not flag_evidence and citation:
+            flag_evidence = [Evidence(citation=citation)]
+        red_flags.append(RedFlagFound(flag=flag.id, name=flag.name, evidence=flag_evidence))
+
+    def covered(k: int, sentence: int | None) -> bool:
+        return (assessment.covered_points is not None and k in assessment.covered_points) or (
+            assessment.covered_points is None and sentence is not None
+        )
+
     key_points = [
         KeyPointCheck(
-            text=reference.key_points[k.index].text,
-            chunk_id=reference.key_points[k.index].chunk_id,
+            text=profile.key_points[k.index].text,
+            chunk_id=profile.key_points[k.index].chunk_id,
             similarity=round(k.similarity, 4),
-            covered=k.sentence is not None,
-            quote=quote(k.sentence) if k.sentence is not None else None,
+            covered=covered(k.index, k.sentence),
+            quote=quote(k.sentence) if k.sentence is not None and covered(k.index, k.sentence) else None,
         )
-        for k in m.key_points
+        for k in evidence.key_points
+        if profile.key_points[k.index].chunk_id in cites.retrieved
     ]
 
-    strengths = [] if not_assessed else _strengths(m, axes, key_points)
-    risks = _risks(m, axes, key_points, red_flags, star, reference, not_assessed)
-    caps = [CAP_REASONS[f] for f in m.flags if f in CAP_REASONS]
-
+    strengths = [] if not_assessed else _strengths(axes, star, key_points, sentences, assessment)
+    risks = _risks(evidence, axes, key_points, red_flags, star, profile.story, not_assessed, verdict)
     quotes = sorted(
         {e.quote for e in _all_evidence(axes, star, red_flags, strengths, risks) if e.quote}
         | {p.quote for p in key_points if p.quote},
         key=answer.find,
     )
-    signals = {k: round(float(v), 4) for k, v in {**m.signals, **values}.items()}
-    signals["raw_score"] = round(raw_score, 4)
+    judged = [
+        SentenceJudgement(
+            text=s.text,
+            relevance=round(s.relevance, 4),
+            relevant=s.relevant,
+            axes={a: round(s.on(a), 4) for a in AXES},
+            star=next((e for e, found in assessment.star.items() if i in found), None),
+            red_flag=s.red_flag,
+            key_point=profile.key_points[s.key_point].text if s.key_point is not None else None,
+        )
+        for i, s in enumerate(sentences)
+    ]
+    flags = list(dict.fromkeys([*evidence.flags, *(extra_flags or [])]))
     return Grade(
         question=question,
         answer=answer,
-        engine=ENGINE,
-        decision=decision,
-        score=round(score, 4),
-        uncapped_decision=uncapped,
-        caps=caps,
-        summary=_summary(decision, score, m, axes, key_points, caps, not_assessed),
+        engine=engine,
+        decision=verdict.decision,
+        score=verdict.score,
+        uncapped_decision=verdict.uncapped,
+        caps=verdict.caps,
+        summary=_summary(verdict, axes, key_points, profile.tested_axes, level, not_assessed),
         axes=axes,
         star=star,
         red_flags=red_flags,
         strengths=strengths,
         risks=risks,
         key_points=key_points,
-        recommendation=_recommendation(decision, m, axes, reference, scores, quotes, not_assessed),
+        recommendation=_recommendation(verdict, axes, profile.tested_axes, evidence, not_assessed),
         retrieved=list(cites.retrieved.values()),
         quotes=quotes,
-        flags=list(m.flags),
-        signals=signals,
-        model_answer_found_by=reference.found_by,
+        flags=flags,  # type: ignore[arg-type]
+        signals={
+            "words": float(evidence.form.words),
+            "sentences": float(len(sentences)),
+            "relevant_sentences": float(len(evidence.relevant)),
+            "tested_mean": verdict.tested_mean,
+            "verbatim_share": round(evidence.verbatim_share, 4),
+        },
+        model_answer_found_by=profile.found_by,
+        level=level or DEFAULT_LEVEL,
+        level_defaulted=level is None,
+        tested_axes=list(profile.tested_axes),
+        story_question=profile.story,
+        profile_inferred=profile.inferred,
+        decision_steps=verdict.steps,
+        sentences=judged,
     )
 
 
-def _terms_in(m: Measurement, axis_id: str, i: int) -> set[str]:
-    return axis_matcher(axis_id).distinct(m.sentences[i].text)
+def _short(text: str) -> str:
+    parts = text.split()
+    return text if len(parts) <= MAX_QUOTE_WORDS else " ".join(parts[:MAX_QUOTE_WORDS]) + " …"
 
 
-def _axis_facts(ev: AxisEvidence) -> str:
-    facts = [f"{len(ev.sentences)} sentence{'s' if len(ev.sentences) != 1 else ''} of evidence"]
-    if ev.terms:
-        facts.append("terms: " + ", ".join(ev.terms[:6]))
-    facts.append("numbers: yes" if ev.specific else "numbers: none")
-    facts.append("measured outcome: yes" if ev.outcome else "measured outcome: none")
-    facts.append("lasting change: yes" if ev.permanent else "lasting change: none")
-    return "; ".join(facts)
+def _facts(evidence: AnswerEvidence, chosen: list[int]) -> str:
+    facts = []
+    if any(evidence.sentences[i].outcome for i in chosen):
+        facts.append("a measured result")
+    elif any(evidence.sentences[i].specific for i in chosen):
+        facts.append("numbers")
+    if any(evidence.sentences[i].permanent for i in chosen):
+        facts.append("a lasting change")
+    return ", ".join(facts)
 
 
 def _all_evidence(*groups: list) -> list[Evidence]:
@@ -229,29 +341,25 @@ def _all_evidence(*groups: list) -> list[Evidence]:
     return found
 
 
-def _strengths(m: Measurement, axes: list[AxisGrade], key_points: list[KeyPointCheck]) -> list[Point]:
+def _strengths(
+    axes: list[AxisGrade],
+    star: list[StarCheck],
+    key_points: list[KeyPointCheck],
+    sentences: list,
+    assessment: Assessment,
+) -> list[Point]:
     points: list[Point] = []
-    for axis in sorted(axes, key=lambda a: -(a.score or 0)):
-        if (axis.score or 0) >= 4:
-            ev = m.axes[axis.axis]
-            reason = ", ".join(ev.terms[:4])
-            points.append(Point(text=f"{axis.name} at level {axis.score} ({reason})", evidence=axis.evidence[:1]))
-    outcome_sentences = [i for i, s in enumerate(m.sentences) if _is_quantified_outcome(s.text)][:MAX_QUOTES_PER_ITEM]
-    if outcome_sentences:
-        points.append(
-            Point(
-                text="States measured outcomes",
-                evidence=[Evidence(quote=m.sentences[i].text) for i in outcome_sentences],
-            )
-        )
-    lasting = m.star.get("permanent_change", [])
+    for axis in sorted(axes, key=lambda a: (-(a.score or 0), not a.tested)):
+        if (axis.score or 0) >= 4 and axis.evidence:
+            points.append(Point(text=f"{axis.name} at level {axis.score}: {axis.shown}", evidence=axis.evidence[:1]))
+    result = next((c for c in star if c.element == "result" and c.present), None)
+    if result is not None and assessment.star.get("result"):
+        outcome = [i for i in assessment.star["result"] if sentences[i].outcome] or assessment.star["result"]
+        points.append(Point(text="States a measured result", evidence=[Evidence(quote=sentences[outcome[0]].text)]))
+    lasting = assessment.star.get("permanent_change", []) if "permanent_change" in assessment.present() else []
     if lasting:
-        star_permanent = next((e for e in rubric().star if e.id == "permanent_change"), None)
-        what = star_permanent.description.split("(")[0].strip() if star_permanent else ""
-        text = "Says what changed permanently" + (f" ({what})" if what else "")
-        points.append(Point(text=text, evidence=[Evidence(quote=m.sentences[lasting[0]].text)]))
-    covered = [p for p in key_points if p.covered]
-    for p in covered[:2]:
+        points.append(Point(text="Says what changed for good", evidence=[Evidence(quote=sentences[lasting[0]].text)]))
+    for p in [p for p in key_points if p.covered][:2]:
         points.append(
             Point(
                 text=f"Covers the model answer's point: {p.text}",
@@ -261,52 +369,46 @@ def _strengths(m: Measurement, axes: list[AxisGrade], key_points: list[KeyPointC
     return points[:MAX_STRENGTHS]
 
 
-def _is_quantified_outcome(text: str) -> bool:
-    return bool(OUTCOME.search(text) and SPECIFIC.search(text))
-
-
-def _expected_axes(reference: Reference) -> list[str]:
-    """Axes the model answer itself talks about (two or more of their terms): what the question tests."""
-    text = reference.question + "\n" + "\n".join(p.text for p in reference.key_points)
-    return [a.id for a in rubric().axes if len(axis_matcher(a.id).distinct(text)) >= 2]
-
-
 def _risks(
-    m: Measurement,
+    evidence: AnswerEvidence,
     axes: list[AxisGrade],
     key_points: list[KeyPointCheck],
     red_flags: list[RedFlagFound],
     star: list[StarCheck],
-    reference: Reference,
+    story: bool,
     not_assessed: bool,
+    verdict: Verdict,
 ) -> list[Point]:
     points: list[Point] = []
-    for name, text in m.injection.findings[:2]:
-        ev = [Evidence(quote=text)] if text and text in m.answer and name != "hidden unicode" else []
-        points.append(Point(text=f"Possible prompt injection ({name}): ignored, and the decision capped", evidence=ev))
-    for flag in m.flags:
+    answer = evidence.answer
+    for name, text in evidence.injection.findings[:2]:
+        ev = [Evidence(quote=text)] if text and text in answer and name != "hidden unicode" else []
+        points.append(
+            Point(text=f"Text addressed to the grader ({name}): ignored, and graded as misconduct", evidence=ev)
+        )
+    first = [Evidence(quote=evidence.sentences[0].text)] if evidence.sentences else []
+    for flag in evidence.flags:
         if flag in CAP_REASONS and flag != "possible_injection":
-            first = [Evidence(quote=m.sentences[0].text)] if m.sentences else []
             points.append(Point(text=CAP_REASONS[flag][0].upper() + CAP_REASONS[flag][1:], evidence=first))
     for found in red_flags:
         description = next(f.description for f in rubric().red_flags if f.id == found.flag).split(".")[0]
         points.append(Point(text=f"Red flag, {found.name.lower()}: {description}", evidence=found.evidence))
     if not not_assessed:
-        by_id = {a.axis: a for a in axes}
-        for axis_id in _expected_axes(reference):
-            axis = by_id[axis_id]
-            if axis.score is None or axis.score <= 2:
+        for axis in axes:
+            if axis.tested and (axis.score is None or axis.score <= 2):
                 gap = "no evidence" if axis.score is None else f"only level {axis.score}"
                 points.append(
                     Point(
-                        text=f"{axis.name}: {gap} on what this question tests ({rubric().axis(axis_id).question})",
+                        text=f"{axis.name}, which this question tests: {gap}. Needed: {axis.missing}",
                         evidence=[e for e in axis.evidence if e.citation][:1] or axis.evidence[:1],
                     )
                 )
         missing = [s for s in star if not s.present]
-        if missing and len(missing) < len(star):
+        if story and missing:
             names = ", ".join(s.name for s in missing)
-            points.append(Point(text=f"STAR elements missing: {names}", evidence=missing[0].evidence[:1]))
+            points.append(
+                Point(text=f"STAR elements missing from the story: {names}", evidence=missing[0].evidence[:1])
+            )
         for p in [p for p in key_points if not p.covered][:MAX_MISSED_IN_RISKS]:
             points.append(
                 Point(text=f"Misses the model answer's point: {p.text}", evidence=[Evidence(citation=p.chunk_id)])
@@ -315,44 +417,41 @@ def _risks(
 
 
 def _summary(
-    decision: str,
-    score: float,
-    m: Measurement,
+    verdict: Verdict,
     axes: list[AxisGrade],
     key_points: list[KeyPointCheck],
-    caps: list[str],
+    tested: list[str],
+    level: str | None,
     not_assessed: bool,
 ) -> str:
-    definition = rubric().decision(decision).definition
+    definition = rubric().decision(verdict.decision).definition
+    at = level or f"{DEFAULT_LEVEL} (the default level: none was given)"
     if not_assessed:
-        return f"{decision}: {definition}. " + " ".join(c[0].upper() + c[1:] + "." for c in caps)
+        return f"{verdict.decision} at {at}: {definition}. " + " ".join(
+            c[0].upper() + c[1:] + "." for c in verdict.caps
+        )
+    by_id = {a.axis: a for a in axes}
+    tested_text = ", ".join(
+        f"{by_id[a].name} {by_id[a].score if by_id[a].score is not None else 'no evidence'}" for a in tested
+    )
     covered = sum(1 for p in key_points if p.covered)
-    scored = [f"{a.name} {a.score}" for a in axes if a.score is not None]
     parts = [
-        f"{decision} ({definition}); score {score:.2f} on a 0–4 scale.",
+        f"{verdict.decision} at {at} ({definition}).",
+        f"This question tests {tested_text}." if tested_text else "",
+        verdict.steps[-1][0].upper() + verdict.steps[-1][1:] + "." if len(verdict.steps) > 1 else "",
         f"Covers {covered} of {len(key_points)} key points of the model answer." if key_points else "",
-        f"Axis evidence: {', '.join(scored)}." if scored else "No evidence on any rubric axis.",
-        f"{int(m.signals['specific_items'])} specific facts (numbers, money, time spans), "
-        f"{int(m.signals['quantified_outcomes'])} measured outcomes; "
-        f"STAR {int(m.signals['star_elements'])} of {len(rubric().star)}.",
     ]
-    parts += [c[0].upper() + c[1:] + "." for c in caps]
+    parts += [c[0].upper() + c[1:] + "." for c in verdict.caps]
     return " ".join(p for p in parts if p)
 
 
 def _recommendation(
-    decision: str,
-    m: Measurement,
-    axes: list[AxisGrade],
-    reference: Reference,
-    scores: dict[str, int | None],
-    quotes: list[str],
-    not_assessed: bool,
+    verdict: Verdict, axes: list[AxisGrade], tested: list[str], evidence: AnswerEvidence, not_assessed: bool
 ) -> str:
     if not_assessed:
         return "Ask the candidate to answer again in English; nothing in this answer was assessed."
-    if "possible_injection" in m.flags:
-        lead = "Treat the instructions in the answer as a conduct concern and re-ask the question."
+    if "possible_injection" in evidence.flags:
+        lead = "Treat the text addressed to the grader as a conduct concern and re-ask the question."
     else:
         lead = {
             "Strong Hire": "Proceed.",
@@ -360,13 +459,10 @@ def _recommendation(
             "Lean Hire": "Near bar: probe the risks below before deciding.",
             "Lean No Hire": "Below bar on this answer: probe once more before deciding.",
             "No Hire": "Does not meet the bar on this answer.",
-        }[decision]
-    expected = _expected_axes(reference) or [a.id for a in rubric().axes]
-    weakest = min(expected, key=lambda a: (scores.get(a) or 0, expected.index(a)))
+        }[verdict.decision]
+    by_id = {a.axis: a for a in axes}
+    candidates = tested or list(by_id)
+    weakest = min(candidates, key=lambda a: (by_id[a].score or 0, candidates.index(a)))
     axis = rubric().axis(weakest)
-    probe = next((p for p in axis.probes if "{quote}" not in p), axis.probes[0] if axis.probes else "")
-    if "{quote}" in probe:
-        sentence = next((m.sentences[i].text for i in m.axes[weakest].sentences), quotes[0] if quotes else "")
-        span = " ".join(words(sentence)[:PROBE_QUOTE_WORDS])
-        probe = probe.replace("{quote}", span) if span and span in m.answer else ""
+    probe = next((p for p in axis.probes if "{quote}" not in p), "")
     return f"{lead} Next probe ({axis.name}): {probe}" if probe else lead

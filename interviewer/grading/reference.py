@@ -1,43 +1,21 @@
-"""What the grader compares an answer against: the question's model answer and the rubric passages.
+"""What the grader compares answers with, computed once per process and cached, never per answer.
 
-Everything here derives from the corpus and the question alone, so it is computed once per process
-and cached, never per answer: the question bank (per corpus), the passages that ground each rubric
-item (per index), key points and their embeddings (per chunk id and text), the rubric's anchor
-embeddings, and each question's retrieval (per question text and index state).
-
-A question's model answer is found by matching its text against the question bank (exact after
-normalisation); only when the bank has no model answer for it is the index searched for
-model-answer and STAR-story chunks. Rubric passages come from a search restricted to rubric and
-feedback-example chunks, plus the chunks that hold each rubric item's own source quotes.
+The sentence-embedding cache (a batch of answers is embedded in one call up front), the corpus
+passages that ground each rubric item (its citations), the rubric's axis anchors, and the corpus's
+word 5-grams (to tell a recited answer). A question's own reference (its model answer and key
+points) is its profile, built at ingest (profiles.py).
 """
 
 from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
-from interviewer.corpus import question_bank
 from interviewer.grading.rubric import Source, rubric
-from interviewer.grading.segments import key_points
 from interviewer.index import Hit, Index
 from interviewer.text import normalize_for_match
-
-if TYPE_CHECKING:
-    from interviewer.questions import Question
-    from interviewer.settings import Settings
-
-MODEL_ANSWER_KINDS = ["model_answer", "star_story"]
-RUBRIC_KINDS = ["rubric", "feedback_example"]
-SEARCH_K = 3  # model-answer chunks taken from a search: beyond three they drift to other topics
-RUBRIC_K = 3
-MAX_KEY_POINTS = 40  # long model answers (a whole design walkthrough) are cut at this many points
-QUESTION_CACHE_SIZE = 512
-
-Found = Literal["question_bank", "search"]
 
 _lock = threading.RLock()
 
@@ -89,80 +67,6 @@ def encode(texts: list[str]) -> np.ndarray:
     if any(v is None for v in found):  # evicted between the two steps by a concurrent batch
         return _encode_uncached(texts)
     return np.vstack(found)  # type: ignore[arg-type]
-
-
-@dataclass(frozen=True)
-class KeyPoint:
-    text: str
-    chunk_id: str
-
-
-@dataclass(frozen=True)
-class Reference:
-    """The grading reference for one question."""
-
-    question: str
-    question_id: str | None  # the question bank entry, when the question text matched one
-    found_by: Found
-    model_chunks: list[Hit]
-    rubric_chunks: list[Hit]
-    key_points: list[KeyPoint]
-    key_point_vectors: np.ndarray  # one unit row per key point
-    question_vector: np.ndarray
-    model_vector: np.ndarray  # mean of the key points, re-normalised: "what the model answer is about"
-
-
-# --- question bank ---------------------------------------------------------------------------------
-
-_banks: dict[tuple[str, str], dict[str, list[Question]]] = {}
-
-
-def bank_lookup(settings: Settings) -> dict[str, list[Question]]:
-    """Normalised question text -> bank questions with that text; parsed once per corpus location."""
-    key = (str(settings.corpus_dir), str(settings.documents_dir))
-    with _lock:
-        if key not in _banks:
-            questions, _problems = question_bank(settings)
-            table: dict[str, list[Question]] = {}
-            for q in questions:
-                table.setdefault(normalize_for_match(q.text), []).append(q)
-            _banks[key] = table
-        return _banks[key]
-
-
-def match_question(question: str, settings: Settings) -> Question | None:
-    """The bank question with this text that has a model answer (the first in corpus order)."""
-    candidates = bank_lookup(settings).get(normalize_for_match(question), [])
-    with_answer = [q for q in candidates if q.answer_chunk_ids]
-    return with_answer[0] if with_answer else None
-
-
-# --- per-chunk key points and their embeddings -------------------------------------------------------
-
-_points: dict[tuple[str, str], tuple[list[str], np.ndarray]] = {}
-
-
-def chunk_points(hit: Hit) -> tuple[list[str], np.ndarray]:
-    """A chunk's key points and their embeddings, computed once per chunk id and text."""
-    key = (hit.id, hit.text)
-    with _lock:
-        if key not in _points:
-            texts = key_points(hit.text)
-            _points[key] = (texts, encode(texts))
-        return _points[key]
-
-
-def prime_points(hits: list[Hit]) -> None:
-    """Key points of many chunks in one batched encode call (warm-up), instead of one call each."""
-    with _lock:
-        todo = [h for h in hits if (h.id, h.text) not in _points]
-        texts = [key_points(h.text) for h in todo]
-        flat = [t for group in texts for t in group]
-        vectors = encode(flat)
-        offset = 0
-        for hit, group in zip(todo, texts, strict=True):
-            _points[(hit.id, hit.text)] = (group, vectors[offset : offset + len(group)])
-            offset += len(group)
 
 
 # --- rubric grounding ------------------------------------------------------------------------------
@@ -230,100 +134,22 @@ def axis_anchor_vectors() -> dict[str, np.ndarray]:
         return _anchors
 
 
-# --- the reference for one question ------------------------------------------------------------------
-
-_references: OrderedDict[tuple[int, int, str], Reference] = OrderedDict()
-
-
-def reference_for(question: str, index: Index, state: int | None = None) -> Reference:
-    """The model answer, key points and rubric passages for `question`, cached per question and index."""
-    key = (*index_state(index, state), normalize_for_match(question))
-    with _lock:
-        cached = _references.get(key)
-        if cached is not None:
-            _references.move_to_end(key)
-            return cached
-    reference = _build(question, index)
-    with _lock:
-        _references[key] = reference
-        while len(_references) > QUESTION_CACHE_SIZE:
-            _references.popitem(last=False)
-    return reference
-
-
-def _build(question: str, index: Index) -> Reference:
-    bank_question = match_question(question, index.settings)
-    found_by: Found
-    if bank_question is not None:
-        got = index.get_chunks(bank_question.answer_chunk_ids)
-        model_chunks = [got[cid] for cid in bank_question.answer_chunk_ids if cid in got]
-        found_by = "question_bank"
-    else:
-        model_chunks = []
-    if not model_chunks:
-        model_chunks = index.search(question, SEARCH_K, kind=MODEL_ANSWER_KINDS)
-        found_by = "search"
-    rubric_chunks = index.search(question, RUBRIC_K, kind=RUBRIC_KINDS)
-
-    points: list[KeyPoint] = []
-    rows: list[np.ndarray] = []
-    for hit in model_chunks:
-        texts, vectors = chunk_points(hit)
-        for text, vector in zip(texts, vectors, strict=True):
-            if len(points) < MAX_KEY_POINTS and text not in {p.text for p in points}:
-                points.append(KeyPoint(text, hit.id))
-                rows.append(vector)
-    from interviewer.embeddings import DIMENSIONS
-
-    point_vectors = np.vstack(rows) if rows else np.zeros((0, DIMENSIONS), dtype=np.float32)
-    question_vector = encode([question])[0]
-    model_vector = _unit(point_vectors.mean(axis=0)) if len(rows) else question_vector
-    return Reference(
-        question=question,
-        question_id=bank_question.id if bank_question is not None and found_by == "question_bank" else None,
-        found_by=found_by,
-        model_chunks=model_chunks,
-        rubric_chunks=rubric_chunks,
-        key_points=points,
-        key_point_vectors=point_vectors,
-        question_vector=question_vector,
-        model_vector=model_vector,
-    )
-
-
-def _unit(vector: np.ndarray) -> np.ndarray:
-    norm = float(np.linalg.norm(vector))
-    return (vector / norm).astype(np.float32) if norm > 0 else vector.astype(np.float32)
-
-
 def clear_caches() -> None:
     """Forget everything cached (tests; a long-running process after the corpus changed on disk)."""
+    from interviewer import profiles
+
     with _lock:
-        _banks.clear()
-        _points.clear()
         _source_chunks.clear()
         _anchors.clear()
-        _references.clear()
-        _backgrounds.clear()
+        _shingle_sets.clear()
         _embedded.clear()
+    profiles.clear_cache()
 
 
-# --- the background: what answers to *other* questions look like ------------------------------------
-
-
-@dataclass(frozen=True)
-class Background:
-    """Corpus-wide material that an answer is compared with, to tell on-topic from off-topic and
-    recited from told: every bank question, every model-answer key point, and the corpus's word
-    5-grams."""
-
-    question_vectors: np.ndarray
-    point_vectors: np.ndarray
-    shingles: frozenset[tuple[str, ...]]
-
+# --- the corpus's word 5-grams: what a recited answer repeats ------------------------------------------
 
 SHINGLE = 5
-_backgrounds: dict[tuple[int, int], Background] = {}
+_shingle_sets: dict[tuple[int, int], frozenset[tuple[str, ...]]] = {}
 
 
 def shingles(text: str) -> set[tuple[str, ...]]:
@@ -333,35 +159,25 @@ def shingles(text: str) -> set[tuple[str, ...]]:
     return {tuple(tokens[i : i + SHINGLE]) for i in range(len(tokens) - SHINGLE + 1)}
 
 
-def background(index: Index, state: int | None = None) -> Background:
-    """Built once per index state (a few seconds: it embeds every key point in the corpus)."""
+def corpus_shingles(index: Index, state: int | None = None) -> frozenset[tuple[str, ...]]:
+    """Every word 5-gram of the indexed documents, once per index state (no embedding)."""
     key = index_state(index, state)
     with _lock:
-        if key in _backgrounds:
-            return _backgrounds[key]
-        hits = _all_hits(index)
-        questions = sorted({qs[0].text for qs in bank_lookup(index.settings).values()})
-        corpus_shingles: set[tuple[str, ...]] = set()
-        for hit in hits.values():
-            corpus_shingles |= shingles(hit.text)
-        answers = [hits[cid] for cid in sorted(hits) if hits[cid].kind in MODEL_ANSWER_KINDS]
-        prime_points(answers)
-        rows = [chunk_points(hit)[1] for hit in answers]
-        from interviewer.embeddings import DIMENSIONS
-
-        built = Background(
-            question_vectors=encode(questions),
-            point_vectors=np.vstack([r for r in rows if len(r)]) if rows else np.zeros((0, DIMENSIONS), np.float32),
-            shingles=frozenset(corpus_shingles),
-        )
-        _backgrounds[key] = built
-        return built
+        if key not in _shingle_sets:
+            found: set[tuple[str, ...]] = set()
+            for hit in _all_hits(index).values():
+                found |= shingles(hit.text)
+            _shingle_sets[key] = frozenset(found)
+        return _shingle_sets[key]
 
 
 def warm_up(index: Index) -> None:
     """Load the model and build every per-process cache, so the first grade is as fast as the rest."""
+    from interviewer.profiles import profiles_for
+
     index.warm_up()
     rubric()
+    profiles_for(index)
     axis_anchor_vectors()
     source_chunks(index)
-    background(index)
+    corpus_shingles(index)

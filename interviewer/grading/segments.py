@@ -9,16 +9,18 @@ sentences, and lines that only label what follows ("**Week 1–2**", "**Question
 from __future__ import annotations
 
 import re
+import threading
 from dataclasses import dataclass
+
+import pysbd
 
 from interviewer.text import collapse_whitespace, repair_text
 
-# A sentence ends at . ! ? (plus closing quotes/brackets) followed by space and anything but a
-# lower-case Latin letter (a capital, a digit, a currency sign, another script); or at a line
-# break. Common abbreviations do not end a sentence.
-_BOUNDARY = re.compile(r"""(?<=[.!?])["'”’)\]]*\s+(?=["'“‘(\[]?(?:[^\W_a-z]|[$£€]))|\n+""")
-_ABBREVIATIONS = re.compile(r"\b(?:e\.g|i\.e|vs|etc|approx|incl|Mr|Ms|Dr)\.$", re.IGNORECASE)
 _WORD = re.compile(r"[A-Za-z0-9\u00C0-\u024F\u0370-\u03FF\u0400-\u04FF\u0900-\u097F']+")
+_BLOCK = re.compile(r"[^\n]+")  # a line break always ends a sentence (lists, pasted notes)
+_CUT = re.compile(r"(?<=[.!?])\s+")
+WINDOW = 1500
+_segmenters = threading.local()
 
 
 @dataclass(frozen=True)
@@ -32,18 +34,38 @@ def words(text: str) -> list[str]:
     return _WORD.findall(text)
 
 
+def _segmenter() -> pysbd.Segmenter:
+    if not hasattr(_segmenters, "english"):
+        _segmenters.english = pysbd.Segmenter(language="en", clean=False, char_span=True)
+    return _segmenters.english
+
+
 def sentence_spans(text: str) -> list[Span]:
-    """Sentences of `text` as verbatim spans, stripped of surrounding whitespace, none empty."""
+    """Sentences of `text` as verbatim spans, stripped of surrounding whitespace, none empty.
+
+    pysbd (a maintained rule-based segmenter) finds the boundaries inside each line: it knows
+    abbreviations ("e.g.", "Dr."), decimals and amounts ("$9.1M"), ellipses and quoted speech.
+    """
     spans: list[Span] = []
-    start = 0
-    for match in _BOUNDARY.finditer(text):
-        piece = text[start : match.start()]
-        if match.group(0).strip() == "" and "\n" not in match.group(0) and _ABBREVIATIONS.search(piece.rstrip()):
-            continue  # "e.g. Spark" is not two sentences
-        _add(spans, text, start, match.start())
-        start = match.end()
-    _add(spans, text, start, len(text))
+    for block in _BLOCK.finditer(text):
+        for start, end in _windows(text, block.start(), block.end()):
+            for piece in _segmenter().segment(text[start:end]):
+                _add(spans, text, start + piece.start, start + piece.end)
     return spans
+
+
+def _windows(text: str, start: int, end: int) -> list[tuple[int, int]]:
+    """A long line cut after sentence-final punctuation into pieces of about WINDOW characters:
+    pysbd's cost grows faster than linearly with the length of what it is given."""
+    windows = []
+    while end - start > WINDOW:
+        cut = next((m.end() for m in _CUT.finditer(text, start + WINDOW // 2, min(end, start + WINDOW))), None)
+        if cut is None:
+            break
+        windows.append((start, cut))
+        start = cut
+    windows.append((start, end))
+    return windows
 
 
 def _add(spans: list[Span], text: str, start: int, end: int) -> None:

@@ -17,6 +17,12 @@ What is measured (every index is built in a fresh temporary directory, never in 
 5. Ingest/encode ratio on a synthetic corpus of about `--synthetic-mb` MB made from the bundled
    documents; scaled down automatically so the whole run stays within `--budget-min` minutes.
 6. Start-up time of `interviewer --help` and `interviewer questions`, and that they import no torch.
+7-9. Grading latency and throughput, interview turns, app start-up and load.
+10. The ONNX serving path against torch (`--only onnx` runs just this): a fresh export with its
+   verification, the minimum cosine against torch over ALL bundled corpus chunks for fp32 and int8
+   and which one the rule chooses, encode throughput (chunks per second, a short query's latency)
+   for torch, ONNX fp32 and ONNX int8, and a fresh process's start-up to its first embedding with
+   each backend (and whether the ONNX one imported torch).
 """
 
 from __future__ import annotations
@@ -41,6 +47,9 @@ from typing import Any, TextIO
 
 OFFLINE_ENV = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "ANONYMIZED_TELEMETRY": "False"}
 os.environ.update(OFFLINE_ENV)  # before anything imports transformers or chromadb
+# Every temporary home below serves the checkout's ONNX export (the one `make run` makes) instead of
+# exporting its own; section 10 measures an export of its own in its own directory.
+os.environ.setdefault("INTERVIEWER_MODELS_DIR", str(Path(__file__).resolve().parent.parent / ".interviewer" / "models"))
 
 import interviewer.embeddings as embeddings  # noqa: E402
 import interviewer.index as index_module  # noqa: E402
@@ -802,6 +811,161 @@ def bench_startup(results: Results, homes: contextlib.ExitStack) -> None:
         results.add(section, f"`questions` imports {name}", flag, "", "False", flag == "False")
 
 
+# --- 10: the ONNX serving path against torch ---------------------------------------------------------
+
+SHORT_QUERY = "How do you handle an incident?"
+QUERY_RUNS = 50
+FIRST_EMBEDDING_RUNS = 3
+
+_FIRST_EMBEDDING = """
+import sys, time
+from pathlib import Path
+from interviewer import embeddings
+from interviewer.settings import Settings
+embeddings.configure(Settings(home=Path(sys.argv[1])))
+embeddings.embed_one("How do you handle an incident?")
+print(time.monotonic(), embeddings.serving().replace(" ", "_"), "torch" in sys.modules)
+"""
+
+
+def _cpus() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def bench_onnx(results: Results, repeats: int, homes: contextlib.ExitStack) -> None:
+    import numpy as np
+
+    from interviewer import onnx_embeddings as ox
+
+    section = "10 ONNX serving path vs torch (bundled corpus)"
+    settings = Settings(home=homes.enter_context(temp_home()), corpus_dir=BUNDLED_CORPUS_DIR)
+    texts = chunk_texts(settings)
+    models = homes.enter_context(temp_home("interviewer-bench-models-"))
+    torch_model = embeddings.torch_model()
+    torch_model.encode(texts[:BATCH_SIZE], batch_size=BATCH_SIZE, normalize_embeddings=True)  # warm-up
+    import torch
+
+    results.meta.setdefault("torch_threads", torch.get_num_threads())
+
+    def reference(batch: list[str]) -> Any:
+        return np.asarray(torch_model.encode(batch, batch_size=BATCH_SIZE, normalize_embeddings=True), dtype=np.float32)
+
+    log(f"ONNX: exporting and verifying on {len(texts)} chunks in {models} (what first use does)")
+    with measure() as exporting:
+        record = ox.export(models, texts, reference, notify=lambda m: log(f"ONNX: {m}"))
+    # The rule kept one variant; the other is made again (same inputs, same file) to be measured.
+    config = ox.ModelConfig.read(ox.model_dir())
+    fp32 = models / record.file if record.chosen == "fp32" and record.file else models / "bench-fp32.onnx"
+    int8 = models / record.file if record.chosen == "int8" and record.file else models / "bench-int8.onnx"
+    if not fp32.exists():
+        ox.export_fp32(config, fp32)
+    if not int8.exists():
+        ox.quantize_int8(fp32, int8)
+    encoders: dict[str, Any] = {
+        "torch": torch_model,
+        "onnx fp32": ox.OnnxEncoder(fp32, config),
+        "onnx int8": ox.OnnxEncoder(int8, config),
+    }
+    chosen = f"onnx {record.chosen}" if record.chosen != "none" else "torch"
+
+    results.add(section, "chunks (all of the bundled corpus)", len(texts))
+    results.add(section, "export + quantise + verify (first use)", exporting.wall, "s")
+    for stage, seconds in record.seconds.items():
+        results.add(section, f"  of which {stage}", seconds, "s")
+    results.add(
+        section, "file size fp32 / int8", f"{fp32.stat().st_size / 1e6:.1f} / {int8.stat().st_size / 1e6:.1f}", "MB"
+    )
+
+    # Cosines measured again here, from this process's own encodes, as a cross-check of the record.
+    vectors = {
+        name: np.asarray(enc.encode(texts, batch_size=BATCH_SIZE), dtype=np.float32) for name, enc in encoders.items()
+    }
+    for name in ("onnx fp32", "onnx int8"):
+        a, b = vectors[name].astype(np.float64), vectors["torch"].astype(np.float64)
+        cosines = np.sum(a * b, axis=1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1))
+        worst = float(cosines.min())
+        below = int(np.sum(cosines < ox.MIN_COSINE))
+        passed = worst >= ox.MIN_COSINE if name.endswith("fp32") else None  # int8 may fail: the rule decides
+        results.add(
+            section, f"{name}: min cosine vs torch, all chunks", f"{worst:.7f}", "", f">= {ox.MIN_COSINE}", passed
+        )
+        results.add(section, f"{name}: 1 - min cosine", f"{1 - worst:.1e}")
+        results.add(
+            section, f"{name}: median cosine / chunks below {ox.MIN_COSINE}", f"{np.median(cosines):.6f} / {below}"
+        )
+    results.add(
+        section, "export record: min cosine fp32 / int8", f"{record.min_cosine_fp32:.7f} / {record.min_cosine_int8:.7f}"
+    )
+    results.add(section, "chosen (int8 only if its min cosine >= 0.999)", chosen)
+
+    walls: dict[str, list[Timing]] = {name: [] for name in encoders}
+    names = list(encoders)
+    for run in range(repeats):
+        for name in names[run % len(names) :] + names[: run % len(names)]:  # rotate the order under load
+            with measure() as timing:
+                encoders[name].encode(texts, batch_size=BATCH_SIZE, normalize_embeddings=True)
+            walls[name].append(timing)
+            log(f"ONNX: {name} encode of {len(texts)} chunks: {timing.wall:.1f} s")
+    for name, runs in walls.items():
+        wall = statistics.median(t.wall for t in runs)
+        cpu = statistics.median(t.cpu for t in runs)
+        label = f"{name}{' (chosen)' if name == chosen else ''}"
+        results.add(section, f"{label}: chunks/s (median of {repeats})", len(texts) / wall, "/s")
+        results.add(section, f"{label}: CPU share of {_cpus()} CPUs", cpu / (wall * _cpus()))
+        # Per CPU-second: what the encode costs whatever else the machine is running.
+        results.add(section, f"{label}: chunks per CPU-second", len(texts) / cpu, "/s")
+    for name, encoder in encoders.items():
+        for _ in range(3):
+            encoder.encode(SHORT_QUERY)
+        times = []
+        for _ in range(QUERY_RUNS):
+            start = time.perf_counter()
+            encoder.encode(SHORT_QUERY)
+            times.append((time.perf_counter() - start) * 1000)
+        results.add(
+            section,
+            f"{name}: short query p50 / p95",
+            f"{percentile(times, 50):.1f} / {percentile(times, 95):.1f}",
+            "ms",
+        )
+
+    # A fresh process, to its first embedding, serving from the export just made.
+    home = homes.enter_context(temp_home())
+    for backend in ("onnx", "torch"):
+        env = {**subprocess_env(home), "INTERVIEWER_MODELS_DIR": str(models), "INTERVIEWER_EMBEDDING_BACKEND": backend}
+        elapsed: list[float] = []
+        imported_torch = None
+        for _ in range(FIRST_EMBEDDING_RUNS):
+            start = time.monotonic()
+            proc = subprocess.run(
+                [PYTHON, "-c", _FIRST_EMBEDDING, str(home)],
+                env=env,
+                cwd=home,
+                capture_output=True,
+                text=True,
+                check=False,
+            )
+            if proc.returncode != 0:
+                results.notes.append(f"first-embedding process ({backend}) failed: {proc.stderr.strip()[-400:]}")
+                break
+            done, serving, torch_flag = proc.stdout.split()[-3:]
+            elapsed.append(float(done) - start)
+            imported_torch = torch_flag == "True"
+            log(f"ONNX: fresh process to first embedding ({serving}): {elapsed[-1]:.2f} s")
+        if elapsed:
+            results.add(
+                section,
+                f"fresh process to first embedding, {backend} (median of {len(elapsed)})",
+                statistics.median(elapsed),
+                "s",
+            )
+        if backend == "onnx":
+            results.add(
+                section, "  the onnx process imported torch", bool(imported_torch), "", "false", imported_torch is False
+            )
+    results.details["onnx"] = {"record": asdict(record), "runs": {k: [asdict(t) for t in v] for k, v in walls.items()}}
+
+
 # --- report --------------------------------------------------------------------------------------
 
 
@@ -837,6 +1001,13 @@ def _format_value(figure: Figure) -> str:
     return f"{text} {figure.unit}".rstrip()
 
 
+def _section_order(figure: Figure) -> tuple[int, str]:
+    """Numbered order ("1-2" < "7" < "7b" < "10"), not string order."""
+    number = figure.section.split(" ", 1)[0]
+    digits = re.match(r"\d+", number)
+    return (int(digits.group()) if digits else 0, number)
+
+
 def print_table(results: Results) -> None:
     meta = results.meta
     print(f"interviewer benchmark — {meta['date']}")
@@ -851,7 +1022,7 @@ def print_table(results: Results) -> None:
     name_width = max(len(f.name) for f in results.figures) + 2
     section = None
     # Sections print in their numbered order, whatever order they ran in (sort is stable).
-    for figure in sorted(results.figures, key=lambda f: f.section.split(" ", 1)[0]):
+    for figure in sorted(results.figures, key=_section_order):
         if figure.section != section:
             section = figure.section
             print(f"\n{section}")
@@ -869,6 +1040,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--json", action="store_true", help="print the figures as JSON on stdout")
     parser.add_argument("--synthetic-mb", type=float, default=10.0, help="size of the synthetic corpus (default 10)")
     parser.add_argument("--skip-synthetic", action="store_true", help="leave out the synthetic-corpus ingest")
+    parser.add_argument("--only", choices=["onnx"], help="run only this section (10: ONNX serving path vs torch)")
     parser.add_argument("--repeats", type=int, default=2, help="alternating encode/ingest runs (default 2)")
     parser.add_argument(
         "--budget-min",
@@ -883,11 +1055,18 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     started = time.perf_counter()
     results = Results(meta=machine_info())
+    embeddings.configure(Settings())  # the backend and the export the settings name, as the product does
 
     # With --json, only the JSON reaches stdout: everything else (Gradio's messages among them) goes to stderr.
     with contextlib.ExitStack() as guard:
         out = guard.enter_context(stdout_to_stderr()) if args.json else sys.stdout
-        run_benchmarks(args, results, started)
+        if args.only == "onnx":
+            with contextlib.ExitStack() as homes:
+                bench_onnx(results, max(1, args.repeats), homes)
+            results.meta["wall_s"] = round(time.perf_counter() - started, 1)
+            results.meta["loadavg_end"] = [round(x, 2) for x in os.getloadavg()]
+        else:
+            run_benchmarks(args, results, started)
         if args.json:
             payload = {
                 "meta": results.meta,
@@ -921,6 +1100,7 @@ def run_benchmarks(args: argparse.Namespace, results: Results, started: float) -
             ("interview turns", lambda: bench_turns(results, run)),
             ("app start-up", lambda: bench_app_ready(results, run)),
             ("load", lambda: bench_load(results, run)),
+            ("onnx serving path", lambda: bench_onnx(results, max(1, args.repeats), homes)),
         ]
         for name, step in steps:
             log(name)

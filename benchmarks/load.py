@@ -60,6 +60,9 @@ if TYPE_CHECKING:
     from interviewer.session_log import SessionLog
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
+# Every temporary home serves the checkout's one ONNX export of the embedding model (the one
+# `make run` makes) instead of exporting its own.
+os.environ.setdefault("INTERVIEWER_MODELS_DIR", str(PROJECT_DIR / ".interviewer" / "models"))
 DEFAULT_CLIENTS = 20
 DEFAULT_STEPS = ("answer", "answer", "answer", "skip", "end")
 QUESTIONS = 3

@@ -82,6 +82,16 @@ def ingest(
         f"unchanged {len(report.unchanged)} documents; embedded {report.chunks_embedded} chunks; "
         f"{report.chunks_total} chunks in the index"
     )
+    # Serving should need nothing more: with the ONNX backend the model is exported and verified
+    # here if it is not yet (when chunks were embedded above, that already happened).
+    from interviewer import embeddings
+
+    try:
+        embeddings.prepare()
+    except Exception as exc:
+        err.print(f"[red]embedding model export failed:[/red] {escape(type(exc).__name__)}: {escape(str(exc))}")
+        err.print("The index is built; set INTERVIEWER_EMBEDDING_BACKEND=torch to serve with torch meanwhile.")
+        raise typer.Exit(1) from None
     if failed:
         raise typer.Exit(1)
 

@@ -131,7 +131,12 @@ class _Snapshot:
 
 class Index:
     def __init__(self, settings: Settings, notify: Callable[[str], None] | None = None):
+        from interviewer import embeddings
+
         self.settings = settings
+        # The index embeds (chunks, queries) and grading embeds through it, so its settings choose
+        # the embedding backend and where the ONNX export lives. Nothing loads until a text needs it.
+        embeddings.configure(settings, notify)
         self._client: Any = None
         self._collection: Any = None  # handles are cached: get_or_create costs a round trip per call
         self._manifest_handle: Any = None

@@ -39,6 +39,12 @@ class Settings(BaseSettings):
     max_document_chunks: int = 5_000  # what one document may add to the index (each is embedded)
     max_chunk_chars: int = 900
 
+    # Embeddings: the same all-MiniLM-L6-v2 either way. "onnx" serves it with onnxruntime from a file
+    # exported once from the packaged weights (no torch import when serving); "torch" runs it with
+    # sentence-transformers. The export lives in `models_dir`, by default <home>/models.
+    embedding_backend: Literal["onnx", "torch"] = "onnx"
+    models_dir: Path | None = None
+
     # Retrieval
     search_k: int = 5
     candidate_pool: int = 50
@@ -71,6 +77,10 @@ class Settings(BaseSettings):
     @property
     def index_dir(self) -> Path:
         return self.home / "index"
+
+    @property
+    def embedding_models_dir(self) -> Path:
+        return self.models_dir if self.models_dir is not None else self.home / "models"
 
     @property
     def documents_dir(self) -> Path:

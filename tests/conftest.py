@@ -18,6 +18,11 @@ from interviewer.settings import BUNDLED_CORPUS_DIR, Settings
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 
+# One ONNX export of the embedding model for every test (and every test subprocess, which inherits
+# the variable), kept where `make run` keeps its own, so it is made once per checkout, not per test
+# home. Tests of the export itself use their own directories.
+os.environ.setdefault("INTERVIEWER_MODELS_DIR", str(PROJECT_DIR / ".interviewer" / "models"))
+
 # tests/local_llm talks to a real llama.cpp server: only `make test-local-llm` (which starts one and
 # sets this variable) collects it; the default `pytest -q` never does.
 collect_ignore = [] if os.environ.get("INTERVIEWER_LOCAL_LLM_URL") else ["local_llm"]

@@ -245,14 +245,12 @@ class Form:
 
 def known_word_share(text: str) -> float:
     """Share of words that the embedding model's English WordPiece vocabulary holds as one piece."""
-    from interviewer.embeddings import get_model
+    from interviewer.embeddings import wordpiece_counts
 
     tokens = re.findall(r"[^\W\d_]+", text)
     if not tokens:
         return 1.0
-    tokenizer = get_model().tokenizer
-    pieces = tokenizer(tokens, add_special_tokens=False)["input_ids"]
-    return sum(1 for p in pieces if len(p) == 1) / len(tokens)
+    return sum(1 for n in wordpiece_counts(tokens) if n == 1) / len(tokens)
 
 
 def measure_form(text: str, known_words: float = 1.0) -> Form:

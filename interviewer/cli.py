@@ -62,6 +62,10 @@ def ingest(
                 report = index.add_user_documents(list(paths), progress=on_progress)
             else:
                 report = index.sync(progress=on_progress)
+            from interviewer.profiles import profiles_for
+
+            progress.update(task, description="question profiles")
+            profiles_for(index)  # built now, so the app and the grader embed nothing at start-up
         except Exception as exc:  # the folder and the index were restored; say why, without a traceback
             problem = exc
     if problem is not None:
@@ -223,12 +227,12 @@ def _read_answer(prompt_console: Console) -> str | None:
 
 def _print_new_feedback(before: SessionState, after: SessionState) -> None:
     """The feedback of every exchange graded between two states (an answer, /skip, /end, a catch-up)."""
-    from interviewer.grading.render import render_markdown
+    from interviewer.grading.render import print_markdown, render_markdown
 
     for was, ex in zip(before.exchanges, after.exchanges, strict=True):
         if ex.grade is not None and was.grade is None:
             console.print(f"\n[bold]Feedback:[/bold] {ex.grade.decision}")
-            console.print(escape(render_markdown(ex.grade)), markup=False, highlight=False)
+            print_markdown(render_markdown(ex.grade), console)
             for note in ex.notes:
                 console.print(f"[yellow]note:[/yellow] {escape(note)}")
 
@@ -301,7 +305,9 @@ def practice(
             continue
         _print_new_feedback(before, state)
     if state.debrief:
-        console.print(escape(render_debrief(state.debrief)), markup=False, highlight=False)
+        from interviewer.grading.render import print_markdown
+
+        print_markdown(render_debrief(state.debrief), console)
         print(f"Decision: {state.debrief['decision']}")
     console.print(f"Transcript: interviewer sessions --export {state.id}")
 
@@ -363,7 +369,7 @@ def grade(
     import sys
 
     from interviewer.assemble import make_grader
-    from interviewer.grading.render import render_markdown
+    from interviewer.grading.render import print_markdown, render_markdown
     from interviewer.index import Index
     from interviewer.llm import build_chat_model
     from interviewer.questions import Question
@@ -402,7 +408,7 @@ def grade(
     if as_json:
         print(result.model_dump_json(indent=1))
     else:
-        print(render_markdown(result))
+        print_markdown(render_markdown(result), console)
 
 
 @eval_app.command("calibrate")

@@ -108,14 +108,20 @@ _STATUS_NOTE = {  # debriefs written before `status` existed have none, and rend
 }
 
 
-def render(debrief: dict[str, Any]) -> str:
-    """Markdown; the candidate's words and question texts are HTML-escaped (they are untrusted)."""
+def render(debrief: dict[str, Any], for_html: bool = False) -> str:
+    """Markdown. The candidate's words and question texts are untrusted: shown literally (Markdown syntax
+    escaped) for the terminal, and HTML-escaped as well when `for_html` (the app renders it as HTML)."""
+    from interviewer.grading.render import literal
+
+    def safe(text: str) -> str:
+        return html.escape(literal(text)) if for_html else literal(text)
+
     debrief = {
         **debrief,
-        "evidence": [html.escape(e) for e in debrief["evidence"]],
-        "strengths": [html.escape(e) for e in debrief["strengths"]],
-        "risks": [html.escape(e) for e in debrief["risks"]],
-        "per_question": [{**q, "question": html.escape(q["question"])} for q in debrief["per_question"]],
+        "evidence": [safe(e) for e in debrief["evidence"]],
+        "strengths": [safe(e) for e in debrief["strengths"]],
+        "risks": [safe(e) for e in debrief["risks"]],
+        "per_question": [{**q, "question": safe(q["question"])} for q in debrief["per_question"]],
     }
     axes = "\n".join(
         f"| {name} | {'not enough evidence' if v is None else f'{v}/5'} |" for name, v in debrief["per_axis"].items()

@@ -130,7 +130,7 @@ class Handlers:
             if latest is not None and latest.grade is not None
             else "Feedback appears here after each question."
         )
-        debrief = render_debrief(state.debrief) if state.debrief else ""
+        debrief = render_debrief(state.debrief, for_html=True) if state.debrief else ""
         return feedback, debrief, self._transcript_file(state)
 
     def _transcript_file(self, state: SessionState) -> str:

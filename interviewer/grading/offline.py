@@ -191,7 +191,7 @@ def build_grade(
                 if not_assessed
                 else f"nothing in the answer spoke to it ({axis.question})"
             )
-            shown, missing = "", f"any evidence on {axis.name.lower()}: {axis.levels[3]}"
+            shown, missing = "", axis.levels[3]
             feedback = f"Not enough evidence{' — this question tests it' if tested else ''}: {why}."
             ev = [Evidence(citation=citation)] if citation else []
         else:
@@ -351,7 +351,9 @@ def _strengths(
     points: list[Point] = []
     for axis in sorted(axes, key=lambda a: (-(a.score or 0), not a.tested)):
         if (axis.score or 0) >= 4 and axis.evidence:
-            points.append(Point(text=f"{axis.name} at level {axis.score}: {axis.shown}", evidence=axis.evidence[:1]))
+            facts = axis.shown.rsplit("” (", 1)[1].rstrip(")") if "” (" in axis.shown else ""
+            text = f"{axis.name} at level {axis.score}" + (f", with {facts}" if facts else "")
+            points.append(Point(text=text, evidence=axis.evidence[:1]))
     result = next((c for c in star if c.element == "result" and c.present), None)
     if result is not None and assessment.star.get("result"):
         outcome = [i for i in assessment.star["result"] if sentences[i].outcome] or assessment.star["result"]
@@ -399,8 +401,8 @@ def _risks(
                 gap = "no evidence" if axis.score is None else f"only level {axis.score}"
                 points.append(
                     Point(
-                        text=f"{axis.name}, which this question tests: {gap}. Needed: {axis.missing}",
-                        evidence=[e for e in axis.evidence if e.citation][:1] or axis.evidence[:1],
+                        text=f"{axis.name}, which this question tests: {gap}. The bar: {axis.missing.rstrip('.')}",
+                        evidence=[Evidence(citation=e.citation) for e in axis.evidence if e.citation][:1],
                     )
                 )
         missing = [s for s in star if not s.present]
@@ -425,20 +427,22 @@ def _summary(
     not_assessed: bool,
 ) -> str:
     definition = rubric().decision(verdict.decision).definition
-    at = level or f"{DEFAULT_LEVEL} (the default level: none was given)"
+    at = level or f"{DEFAULT_LEVEL} (the default: no level was given)"
+    lead = f"{verdict.decision} at {at}: {definition[:1].lower() + definition[1:]}."
     if not_assessed:
-        return f"{verdict.decision} at {at}: {definition}. " + " ".join(
-            c[0].upper() + c[1:] + "." for c in verdict.caps
-        )
+        return f"{lead} " + " ".join(c[0].upper() + c[1:] + "." for c in verdict.caps)
     by_id = {a.axis: a for a in axes}
-    tested_text = ", ".join(
-        f"{by_id[a].name} {by_id[a].score if by_id[a].score is not None else 'no evidence'}" for a in tested
-    )
+
+    def level_of(a: str) -> str:
+        return f"{by_id[a].score}/5" if by_id[a].score is not None else "no evidence"
+
+    tested_text = ", ".join(f"{by_id[a].name} ({level_of(a)})" for a in tested)
+    evidenced = [a.name for a in axes if a.score is not None and not a.tested]
     covered = sum(1 for p in key_points if p.covered)
     parts = [
-        f"{verdict.decision} at {at} ({definition}).",
-        f"This question tests {tested_text}." if tested_text else "",
-        verdict.steps[-1][0].upper() + verdict.steps[-1][1:] + "." if len(verdict.steps) > 1 else "",
+        lead,
+        f"The question tests {tested_text}." if tested_text else "",
+        f"Also evidenced: {', '.join(evidenced)}." if evidenced else "",
         f"Covers {covered} of {len(key_points)} key points of the model answer." if key_points else "",
     ]
     parts += [c[0].upper() + c[1:] + "." for c in verdict.caps]

@@ -138,7 +138,9 @@ def measured_sentences(injection: guards.Injection) -> Measured:
         (left_out if key in seen else unique).append(sentence)
         seen.add(key)
     listed = [
-        guards.is_term_list(guards.measure_form(visible(s.text)), len(all_terms_matcher().distinct(visible(s.text))))
+        guards.is_term_list(
+            guards.measure_form(visible(s.text), sentences=1), len(all_terms_matcher().distinct(visible(s.text)))
+        )
         for s in unique
     ]
     if all(listed):
@@ -436,7 +438,7 @@ def _guard_flags(
     if (
         any(
             guards.is_term_list(
-                guards.measure_form(visible(s.text)), len(all_terms_matcher().distinct(visible(s.text)))
+                guards.measure_form(visible(s.text), sentences=1), len(all_terms_matcher().distinct(visible(s.text)))
             )
             for s in measured.left_out
         )

@@ -167,13 +167,13 @@ def pair_features(vectors: np.ndarray, topic: Topic) -> np.ndarray:
 def _per_question_best(vectors: np.ndarray, topic: Topic) -> np.ndarray:
     """(sentences × other questions): the closer of each other question and its best key point."""
     best = vectors @ topic.other_questions.T
-    offsets = topic.other_offsets
+    offsets = np.asarray(topic.other_offsets, dtype=int)
     if len(topic.other_points):
         sims = vectors @ topic.other_points.T
-        for j in range(len(offsets) - 1):
-            a, b = int(offsets[j]), int(offsets[j + 1])
-            if b > a:
-                best[:, j] = np.maximum(best[:, j], sims[:, a:b].max(axis=1))
+        has_points = offsets[1:] > offsets[:-1]
+        # The maximum over each question's slice of key points, all questions at once.
+        starts = offsets[:-1][has_points]
+        best[:, has_points] = np.maximum(best[:, has_points], np.maximum.reduceat(sims, starts, axis=1))
     return best
 
 

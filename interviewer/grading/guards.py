@@ -253,7 +253,8 @@ def known_word_share(text: str) -> float:
     return sum(1 for n in wordpiece_counts(tokens) if n == 1) / len(tokens)
 
 
-def measure_form(text: str, known_words: float = 1.0) -> Form:
+def measure_form(text: str, known_words: float = 1.0, sentences: int | None = None) -> Form:
+    """The form of `text`; `sentences` when the caller already knows it (one sentence, say)."""
     tokens = [w.lower() for w in words(text)]
     letters = [c for c in text if c.isalpha()]
     ascii_letters = sum(1 for c in letters if c.isascii())
@@ -262,7 +263,7 @@ def measure_form(text: str, known_words: float = 1.0) -> Form:
     n = max(1, len(tokens))
     return Form(
         words=len(tokens),
-        sentences=len(sentence_spans(text)),
+        sentences=len(sentence_spans(text)) if sentences is None else sentences,
         ascii_letter_share=ascii_letters / max(1, len(letters)),
         english_stopword_share=sum(1 for t in tokens if t in ENGLISH_STOPWORDS) / n,
         fragment_share=fragment_words / n,

@@ -487,7 +487,7 @@ def bench_batch(results: Results, run: BundledRun) -> None:
     """`eval grade`'s loop over the dev set, offline, beside embedding the same answers in one batch."""
     from interviewer.evals.grading import make_grader, run_grading
     from interviewer.grading.reference import clear_caches, warm_up
-    from interviewer.grading.signals import embedded_texts
+    from interviewer.grading.evidence import embedded_texts
 
     section = "7b offline batch grading throughput (dev set, `eval grade` loop)"
     rows = [json.loads(line) for line in DEV_SET.read_text(encoding="utf-8").splitlines() if line.strip()]
@@ -574,8 +574,8 @@ def bench_app_ready(results: Results, run: BundledRun) -> None:
         "app ready after `python app.py`",
         ready if ready else float("nan"),
         "s",
-        "<= 20 s",
-        ready is not None and ready <= 20,
+        "<= 10 s",
+        ready is not None and ready <= 10,
     )
 
 

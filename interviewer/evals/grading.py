@@ -1,8 +1,13 @@
 """Batch grading: a JSONL file of answers in, one result line per (item, repeat) out, resumable.
 
-Input lines are {"id", "question", "answer"} with optional "label" (one of the five decisions) and
-"kind"; unknown fields are ignored. A line that cannot be used is reported with its line number and
-skipped; the run goes on.
+Input lines are {"id", "question", "answer"} with optional "label" (one of the five decisions),
+"kind" and "level" (one of the four levels: the answer is graded at that level; without one the
+grader's default, Senior EM, is used and the summary counts how many were). The dev set's v2 labels
+(evals/LABELING.md) are read when present and all optional: "axes" (per axis 1-5 or null), "star"
+(per element true/false), "red_flags", "tested_axes" and "split" (train | heldout). So a v1 file (id,
+question, answer, label, kind) still works. Unknown fields are ignored. A line that cannot be used (bad
+JSON, a missing answer, a label, level or v2 label that is not one the rubric knows) is reported with
+its line number and skipped; the run goes on.
 
 Each result is appended to DIR/results.jsonl the moment it is graded (flushed and fsynced), so a run
 that is killed loses at most the items in flight. `resume=True` skips the (id, repeat) pairs that
@@ -31,6 +36,7 @@ from itertools import islice
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from interviewer.evals.devset import AXES, LEVELS, RED_FLAGS, STAR
 from interviewer.grading.rubric import DECISIONS, Decision
 
 if TYPE_CHECKING:
@@ -42,10 +48,26 @@ RESULTS_FILE = "results.jsonl"
 RUN_FILE = "run.json"
 DEFAULT_RUNS_DIR = Path("evals/runs")
 
+SPLITS = ("train", "heldout")
+
 _DECISION_BY_KEY = {re.sub(r"\s+", " ", d.lower()): d for d in DECISIONS}
+_LEVEL_BY_KEY = {re.sub(r"\s+", " ", lv.lower()): lv for lv in LEVELS}
 
 
 # --- input ----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Labels:
+    """The v2 labels of an answer beyond its decision; each None when the line does not give it."""
+
+    axes: dict[str, int | None] | None = None  # axis id -> 1-5, or None for "no evidence on this axis"
+    star: dict[str, bool] | None = None  # STAR element id -> present
+    red_flags: list[str] | None = None
+    tested_axes: list[str] | None = None
+
+    def as_record(self) -> dict[str, Any]:
+        return {"axes": self.axes, "star": self.star, "red_flags": self.red_flags, "tested_axes": self.tested_axes}
 
 
 @dataclass(frozen=True)
@@ -55,13 +77,62 @@ class Item:
     answer: str
     label: Decision | None = None
     kind: str | None = None
+    level: str | None = None  # None: graded at the grader's default level
+    split: str | None = None
+    labels: Labels = field(default_factory=Labels)
+
+
+def _key(value: str) -> str:
+    return re.sub(r"\s+", " ", value.strip().lower())
 
 
 def parse_decision(value: object) -> Decision | None:
     """A decision name written in any case and spacing ("strong  hire") -> its canonical form."""
     if not isinstance(value, str):
         return None
-    return _DECISION_BY_KEY.get(re.sub(r"\s+", " ", value.strip().lower()))
+    return _DECISION_BY_KEY.get(_key(value))
+
+
+def parse_level(value: object) -> str | None:
+    """A level written in any case and spacing ("senior  em") -> its canonical form."""
+    if not isinstance(value, str):
+        return None
+    return _LEVEL_BY_KEY.get(_key(value))
+
+
+class LineProblem(ValueError):
+    pass
+
+
+def _ids(row: dict, name: str, known: tuple[str, ...]) -> list[str] | None:
+    value = row.get(name)
+    if value is None:
+        return None
+    if not isinstance(value, list) or not all(isinstance(v, str) and v in known for v in value):
+        raise LineProblem(f"{name} {value!r} is not a list of {', '.join(known)}")
+    return list(value)
+
+
+def parse_labels(row: dict) -> Labels:
+    """The optional v2 labels of a line; LineProblem for one that is present but malformed."""
+    axes, star = row.get("axes"), row.get("star")
+    if axes is not None:
+        if not isinstance(axes, dict) or not set(axes) <= set(AXES):
+            raise LineProblem(f"axes must map axis ids ({', '.join(AXES)}) to 1-5 or null")
+        for axis, score in axes.items():
+            # bool is an int in Python: true is not a score.
+            if score is not None and (isinstance(score, bool) or not isinstance(score, int) or not 1 <= score <= 5):
+                raise LineProblem(f"axis {axis} score {score!r} is not 1-5 or null")
+    if star is not None and (
+        not isinstance(star, dict) or not set(star) <= set(STAR) or not all(isinstance(v, bool) for v in star.values())
+    ):
+        raise LineProblem(f"star must map STAR elements ({', '.join(STAR)}) to true or false")
+    return Labels(
+        axes=dict(axes) if axes is not None else None,
+        star=dict(star) if star is not None else None,
+        red_flags=_ids(row, "red_flags", RED_FLAGS),
+        tested_axes=_ids(row, "tested_axes", AXES),
+    )
 
 
 def load_items(path: Path) -> tuple[list[Item], list[str]]:
@@ -93,13 +164,28 @@ def load_items(path: Path) -> tuple[list[Item], list[str]]:
         if raw_label not in (None, "") and label is None:
             problems.append(f"line {lineno}: label {raw_label!r} is not one of {', '.join(DECISIONS)}")
             continue
+        raw_level = row.get("level")
+        level = parse_level(raw_level)
+        if raw_level not in (None, "") and level is None:
+            problems.append(f"line {lineno}: level {raw_level!r} is not one of {', '.join(LEVELS)}")
+            continue
+        split = row.get("split")
+        if split not in (None, "") and split not in SPLITS:
+            problems.append(f"line {lineno}: split {split!r} is not one of {', '.join(SPLITS)}")
+            continue
+        try:
+            labels = parse_labels(row)
+        except LineProblem as exc:
+            problems.append(f"line {lineno}: {exc}")
+            continue
         if item_id in first_line:
             # Results are keyed by id: a second line with the same id would overwrite the first.
             problems.append(f"line {lineno}: duplicate id {item_id!r} (first on line {first_line[item_id]})")
             continue
         first_line[item_id] = lineno
         kind = row.get("kind")
-        items.append(Item(item_id, question, answer, label, str(kind) if kind not in (None, "") else None))
+        kind = str(kind) if kind not in (None, "") else None
+        items.append(Item(item_id, question, answer, label, kind, level, split or None, labels))
     return items, problems
 
 
@@ -116,7 +202,9 @@ class Outcome:
     notes: list[str] = field(default_factory=list)
 
 
-Grader = Callable[[str, str], Outcome]
+# A grading job: (question, answer, level); level None means the grader's default level.
+Job = tuple[str, str, str | None]
+Grader = Callable[[str, str, str | None], Outcome]
 # The offline engine's embedding is cheapest in large batches: answers are embedded this many at a time
 # ahead of grading them (small enough that an interrupted run has not wasted much).
 PREFETCH_WINDOW = 64
@@ -128,15 +216,15 @@ class OfflineGrader:
     def __init__(self, index: Index):
         self.index = index
 
-    def __call__(self, question: str, answer: str) -> Outcome:
+    def __call__(self, question: str, answer: str, level: str | None = None) -> Outcome:
         from interviewer.grading import grade_answer
 
-        return Outcome(grade_answer(question, answer, self.index))
+        return Outcome(grade_answer(question, answer, self.index, level))
 
-    def prepare(self, jobs: list[tuple[str, str]]) -> None:
+    def prepare(self, jobs: list[Job]) -> None:
         from interviewer.grading.offline import prefetch
 
-        prefetch(jobs)
+        prefetch([(question, answer) for question, answer, _ in jobs])
 
 
 def make_grader(engine: str, index: Index, model: ChatModel | None = None) -> Grader:
@@ -147,17 +235,17 @@ def make_grader(engine: str, index: Index, model: ChatModel | None = None) -> Gr
         raise ValueError(f"engine {engine!r} needs a chat model")
     from interviewer.grading.llm_engine import grade_with_llm
 
-    def grade(question: str, answer: str) -> Outcome:
-        result = grade_with_llm(question, answer, index, model)
+    def grade(question: str, answer: str, level: str | None = None) -> Outcome:
+        result = grade_with_llm(question, answer, index, model, level)
         return Outcome(result.grade, result.fell_back, result.invalid_replies, list(result.notes))
 
     return grade
 
 
 def grade_many(
-    jobs: list[tuple[str, str]], grader: Grader, concurrency: int = 1
+    jobs: list[Job], grader: Grader, concurrency: int = 1
 ) -> Iterator[tuple[int, Outcome | None, str | None]]:
-    """(job index, outcome, error) for each (question, answer), in completion order.
+    """(job index, outcome, error) for each (question, answer, level), in completion order.
 
     Concurrency bounds the LLM calls in flight (a thread pool; at most `concurrency` jobs are
     submitted at a time, so an interrupted run has little in flight). With 1, jobs run in the calling
@@ -199,11 +287,18 @@ def grade_many(
 
 
 def result_record(item: Item, repeat: int, outcome: Outcome | None, error: str | None, seconds: float) -> dict:
-    """The result line for one (item, repeat). Everything the metrics and the report need, no more."""
+    """The result line for one (item, repeat): the labels, and the grade's every layer.
+
+    Enough to recompute every figure from results.jsonl alone: the decision and score, the level it was
+    judged at, the axis scores with the axes the question tests, STAR per element, red flags, guard
+    flags and caps, and the evidence behind them (the per-sentence judgements and the quotes).
+    """
     record: dict[str, Any] = {
         "id": item.id,
         "repeat": repeat,
+        "split": item.split,
         "label": item.label,
+        "labels": item.labels.as_record(),
         "kind": item.kind,
         "question": item.question,
         "answer": item.answer,
@@ -211,7 +306,20 @@ def result_record(item: Item, repeat: int, outcome: Outcome | None, error: str |
         "error": error,
     }
     if outcome is None:
-        return {**record, "engine": None, "decision": None, "score": None, "axes": {}, "flags": [], "caps": []}
+        return {
+            **record,
+            "engine": None,
+            "decision": None,
+            "score": None,
+            "level": item.level,
+            "level_defaulted": item.level is None,
+            "axes": {},
+            "tested_axes": [],
+            "star": {},
+            "red_flags": [],
+            "flags": [],
+            "caps": [],
+        }
     grade = outcome.grade
     return {
         **record,
@@ -219,10 +327,19 @@ def result_record(item: Item, repeat: int, outcome: Outcome | None, error: str |
         "decision": grade.decision,
         "uncapped_decision": grade.uncapped_decision,
         "score": grade.score,
+        "level": grade.level,
+        "level_defaulted": grade.level_defaulted,
         "axes": {a.axis: a.score for a in grade.axes},
-        "star": sum(1 for s in grade.star if s.present),
+        "tested_axes": [a.axis for a in grade.axes if a.tested],
+        "story_question": grade.story_question,
+        "star": {s.element: s.present for s in grade.star},
+        "red_flags": [f.flag for f in grade.red_flags],
         "flags": list(grade.flags),
         "caps": list(grade.caps),
+        "decision_steps": list(grade.decision_steps),
+        "axis_evidence": {a.axis: [e.quote for e in a.evidence if e.quote] for a in grade.axes},
+        "sentences": [s.model_dump(mode="json") for s in grade.sentences],
+        "quotes": list(grade.quotes),
         "fell_back": outcome.fell_back,
         "invalid_replies": outcome.invalid_replies,
         "notes": outcome.notes,
@@ -281,13 +398,18 @@ class RunResult:
     skipped: int  # pairs a resume found already graded
     seconds: float  # wall-clock grading time of this invocation
     unreadable_lines: int = 0
+    split: str | None = None  # the split graded (--split), None for the whole file
+    outside_split: int = 0  # usable lines of the file that are not in that split
+    # (word count, label) of the file's labelled train-split answers, graded or not: the length-only
+    # baseline's cut points are fitted on them.
+    train_lengths: list[tuple[int, str]] = field(default_factory=list)
 
 
 def default_out_dir(now: datetime | None = None) -> Path:
     return DEFAULT_RUNS_DIR / (now or datetime.now(UTC)).strftime("%Y%m%d-%H%M%S")
 
 
-def _check_run_dir(out: Path, file: Path, engine: str, resume: bool) -> None:
+def _check_run_dir(out: Path, file: Path, engine: str, resume: bool, split: str | None = None) -> None:
     results = out / RESULTS_FILE
     has_results = results.exists() and results.stat().st_size > 0
     if has_results and not resume:
@@ -297,9 +419,14 @@ def _check_run_dir(out: Path, file: Path, engine: str, resume: bool) -> None:
         meta = json.loads(meta_path.read_text(encoding="utf-8"))
         if meta.get("engine") != engine:
             raise RunError(f"{out} was graded with {meta.get('engine')}, not {engine}: one run holds one engine")
+        if meta.get("split") != split:
+            # The summary covers the items the input plans: another split would mix two runs' answers.
+            was, now = (f"the {v} split" if v else "the whole file" for v in (meta.get("split"), split))
+            raise RunError(f"{out} graded {was}, not {now}: one run holds one split")
     out.mkdir(parents=True, exist_ok=True)
     if not meta_path.exists():
-        meta_path.write_text(json.dumps({"input": str(file), "engine": engine}, indent=1), encoding="utf-8")
+        meta = {"input": str(file), "engine": engine, "split": split}
+        meta_path.write_text(json.dumps(meta, indent=1), encoding="utf-8")
 
 
 def run_grading(
@@ -311,16 +438,24 @@ def run_grading(
     repeat: int = 1,
     concurrency: int = 1,
     resume: bool = False,
+    split: str | None = None,
     on_start: Callable[[int, int, list[str]], None] | None = None,
     on_record: Callable[[dict], None] | None = None,
 ) -> RunResult:
     """Grade every (item, repeat) of `file` not yet graded in `out`, appending each result as it lands.
 
+    With `split`, only the lines of that split are graded (a line without a split is in none).
     on_start(to_grade, already_done, bad_lines) is called once before grading; on_record(record) after
     each result is on disk (the progress bar; tests raise from it to simulate an interruption).
     """
-    items, problems = load_items(file)
-    _check_run_dir(out, file, engine, resume)
+    all_items, problems = load_items(file)
+    if split is not None and split not in SPLITS:
+        raise RunError(f"split {split!r} is not one of {', '.join(SPLITS)}")
+    items = [i for i in all_items if split is None or i.split == split]
+    train_lengths: list[tuple[int, str]] = [
+        (len(i.answer.split()), i.label) for i in all_items if i.split == "train" and i.label
+    ]
+    _check_run_dir(out, file, engine, resume, split)
     results_path = out / RESULTS_FILE
     plan = [(item, r) for item in items for r in range(1, repeat + 1)]
     existing, _ = read_results(results_path) if resume else ({}, 0)
@@ -331,7 +466,7 @@ def run_grading(
     started = time.perf_counter()
     graded_now = 0
     try:
-        jobs = [(item.question, item.answer) for item, _ in todo]
+        jobs: list[Job] = [(item.question, item.answer, item.level) for item, _ in todo]
         last = time.perf_counter()
         for i, outcome, error in grade_many(jobs, grader, concurrency):
             now = time.perf_counter()
@@ -347,7 +482,18 @@ def run_grading(
     seconds = time.perf_counter() - started
     final, unreadable = read_results(results_path)
     records = [final[(item.id, r)] for item, r in plan if (item.id, r) in final]
-    return RunResult(out, records, problems, graded_now, len(plan) - len(todo), seconds, unreadable)
+    return RunResult(
+        out,
+        records,
+        problems,
+        graded_now,
+        skipped=len(plan) - len(todo),
+        seconds=seconds,
+        unreadable_lines=unreadable,
+        split=split,
+        outside_split=len(all_items) - len(items),
+        train_lengths=train_lengths,
+    )
 
 
 def decision_index(decision: str | None) -> int | None:

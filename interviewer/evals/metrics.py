@@ -16,6 +16,23 @@ Definitions that need choosing, chosen here:
   whose Grade.score is ordered like their labels; equal scores count half.
 - Weakest axes: mean axis score with "not enough evidence" counted as 0, as the grader's own axis mean
   does (saying nothing on an axis is weaker than saying little).
+
+The layers under the decision, measured where the lines carry the dev set's v2 labels:
+- Per axis: quadratic weighted kappa over the answers both labelled with a score and graded with one
+  (1-5), and null agreement over the answers with an axis label: labelled null ("no evidence") exactly
+  when graded None. Every kind of answer counts, as for the decision figures.
+- STAR: per-element accuracy (labelled present == graded present) over normal answers; an adversarial
+  answer is not a story told to the panel.
+- Red flags: precision and recall per flag and pooled over (answer, flag) pairs, normal answers too.
+- Coherence needs no label: a grade is incoherent when it is Hire or better while a tested axis of the
+  grade is None or 2 or less, or Lean No Hire or worse while every tested axis is 4 or more and the
+  grade has no red flag and no guard flag (a guard that caps the decision, decision.CAP_REASONS).
+- Length-only baseline: the decision from the answer's log word count alone, cut into the five
+  decisions by four thresholds fitted (maximising kappa, as the grader's own thresholds are) on the
+  train split of the same file when it has one, graded or not; otherwise by the quantiles that give
+  the graded answers' own label distribution. Reported beside kappa, within-one and ranking, so a
+  figure can be read against what length alone gets.
+- Targets (the grader issue's, on the held-out split) are in TARGETS and shown beside each figure.
 """
 
 from __future__ import annotations
@@ -28,6 +45,7 @@ from typing import Any
 import numpy as np
 
 from interviewer.evals.grading import graded
+from interviewer.grading.decision import CAP_REASONS, DEFAULT_LEVEL
 from interviewer.grading.rubric import DECISIONS, rubric
 from interviewer.text import normalize_for_match
 
@@ -36,6 +54,18 @@ BOOTSTRAP_SEED = 20240601
 PASS_ABOVE = DECISIONS.index("Lean Hire")  # adversarial pass: a decision above this one
 NORMAL = "normal"
 DIGITS = 4
+AXIS_LEVELS = [1, 2, 3, 4, 5]
+GUARD_FLAGS = frozenset(CAP_REASONS)  # the guard flags that cap a decision, so explain a low one
+GAP_LEVEL, STRONG_LEVEL = 2, 4  # coherence: a tested axis at or below GAP_LEVEL is below bar
+# The grader issue's targets, on the held-out split: (figure, bound, direction).
+TARGETS: dict[str, tuple[float, str]] = {
+    "qwk": (0.90, ">="),
+    "within_one": (0.97, ">="),
+    "ranking": (0.93, ">="),
+    "axis_kappa": (0.80, ">="),
+    "star_accuracy": (0.90, ">="),
+    "coherence_rate": (0.02, "<="),
+}
 
 
 def figure(value: float | None, reason: str | None = None, **extra: Any) -> dict[str, Any]:
@@ -325,13 +355,242 @@ def distribution(records: list[dict]) -> dict[str, Any]:
     }
 
 
+# --- the layers under the decision (v2 labels) -----------------------------------------------------
+
+
+def _labels(record: dict, name: str) -> Any:
+    return (record.get("labels") or {}).get(name)
+
+
+def _kappa_1to5(gold: list[int], pred: list[int]) -> dict[str, Any]:
+    from sklearn.metrics import cohen_kappa_score
+
+    if len(gold) < 2:
+        return figure(None, "fewer than two answers both labelled and graded with a score", of=len(gold))
+    if len(set(gold) | set(pred)) < 2:
+        return figure(None, "every labelled and graded score is the same: kappa is undefined", of=len(gold))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        value = float(cohen_kappa_score(gold, pred, labels=AXIS_LEVELS, weights="quadratic"))
+    return figure(value, of=len(gold))
+
+
+def axis_agreement(records: list[dict]) -> dict[str, Any]:
+    """Per axis: weighted kappa over answers scored by both, null agreement, and the null confusion."""
+    out: dict[str, Any] = {}
+    for axis in rubric().axes:
+        rows = [r for r in records if isinstance(_labels(r, "axes"), dict) and axis.id in _labels(r, "axes")]
+        gold_all = [_labels(r, "axes")[axis.id] for r in rows]
+        pred_all = [(r.get("axes") or {}).get(axis.id) for r in rows]
+        both = [(int(g), int(p)) for g, p in zip(gold_all, pred_all, strict=True) if g is not None and p is not None]
+        gold, pred = [g for g, _ in both], [p for _, p in both]
+        agree = sum((g is None) == (p is None) for g, p in zip(gold_all, pred_all, strict=True))
+        out[axis.id] = {
+            "name": axis.name,
+            "labelled": len(rows),
+            "weighted_kappa": _kappa_1to5(gold, pred),
+            "exact": figure(
+                float(np.mean(np.array(gold) == np.array(pred))) if both else None, "no pairs", of=len(both)
+            ),
+            "within_one": figure(
+                float(np.mean(np.abs(np.array(gold) - np.array(pred)) <= 1)) if both else None, "no pairs", of=len(both)
+            ),
+            "null_agreement": _rate(agree, len(rows), "no answer carries a label for this axis"),
+            "labelled_null_graded_none": sum(g is None and p is None for g, p in zip(gold_all, pred_all, strict=True)),
+            "labelled_null_graded_score": sum(
+                g is None and p is not None for g, p in zip(gold_all, pred_all, strict=True)
+            ),
+            "labelled_score_graded_none": sum(
+                g is not None and p is None for g, p in zip(gold_all, pred_all, strict=True)
+            ),
+        }
+    return out
+
+
+def star_accuracy(records: list[dict]) -> dict[str, Any]:
+    """Per STAR element, over normal answers with STAR labels: the share graded as labelled."""
+    rows = [r for r in records if _kind(r) == NORMAL and isinstance(_labels(r, "star"), dict)]
+    out: dict[str, Any] = {"answers": len(rows), "elements": {}}
+    for element in rubric().star:
+        labelled = [r for r in rows if element.id in _labels(r, "star")]
+        pairs = [(bool(_labels(r, "star")[element.id]), bool((r.get("star") or {}).get(element.id))) for r in labelled]
+        right = sum(g == p for g, p in pairs)
+        out["elements"][element.id] = {
+            "name": element.name,
+            "accuracy": _rate(right, len(pairs), "no normal answer carries a STAR label"),
+            "labelled_present": sum(g for g, _ in pairs),
+            "graded_present": sum(p for _, p in pairs),
+        }
+    return out
+
+
+def red_flag_agreement(records: list[dict]) -> dict[str, Any]:
+    """Precision and recall of the grade's red flags against the labels, per flag and pooled (normal answers)."""
+    rows = [r for r in records if _kind(r) == NORMAL and isinstance(_labels(r, "red_flags"), list)]
+
+    def pr(tp: int, fp: int, fn: int) -> dict[str, Any]:
+        return {
+            "precision": _rate(tp, tp + fp, "never graded"),
+            "recall": _rate(tp, tp + fn, "never labelled"),
+            "labelled": tp + fn,
+            "graded": tp + fp,
+        }
+
+    by_flag: dict[str, Any] = {}
+    totals = [0, 0, 0]
+    for flag in rubric().red_flags:
+        tp = fp = fn = 0
+        for r in rows:
+            gold, got = flag.id in _labels(r, "red_flags"), flag.id in (r.get("red_flags") or [])
+            tp, fp, fn = tp + (gold and got), fp + (got and not gold), fn + (gold and not got)
+        by_flag[flag.id] = {"name": flag.name, **pr(tp, fp, fn)}
+        totals = [totals[0] + tp, totals[1] + fp, totals[2] + fn]
+    return {"answers": len(rows), "pooled": pr(*totals), "flags": by_flag}
+
+
+def coherence(records: list[dict]) -> dict[str, Any]:
+    """Grades whose decision contradicts their own tested axes (see the module docstring); no label needed."""
+    checked = [r for r in records if r.get("tested_axes")]
+    hire_with_gap, low_without_reason = [], []
+    for r in checked:
+        decision = DECISIONS.index(r["decision"])
+        tested = [(r.get("axes") or {}).get(a) for a in r["tested_axes"]]
+        if decision >= DECISIONS.index("Hire") and any(v is None or v <= GAP_LEVEL for v in tested):
+            hire_with_gap.append(str(r["id"]))
+        explained = bool(r.get("red_flags")) or bool(GUARD_FLAGS & set(r.get("flags") or []))
+        strong = all(v is not None and v >= STRONG_LEVEL for v in tested)
+        if decision <= DECISIONS.index("Lean No Hire") and strong and not explained:
+            low_without_reason.append(str(r["id"]))
+    bad = sorted(set(hire_with_gap) | set(low_without_reason))
+    return {
+        "definition": (
+            "Hire or better while a tested axis is None or <= 2, or Lean No Hire or worse while every tested "
+            "axis is >= 4 with no red flag and no guard flag"
+        ),
+        "violations": _rate(len(bad), len(checked), "no grade names its tested axes"),
+        "hire_with_gap": sorted(hire_with_gap),
+        "low_without_reason": sorted(low_without_reason),
+    }
+
+
+def tested_axes_agreement(records: list[dict]) -> dict[str, Any]:
+    """Per question, the Jaccard overlap of the grade's tested axes with the labelled ones; the mean."""
+    by_question: dict[str, tuple[set[str], set[str]]] = {}
+    for r in records:
+        labelled = _labels(r, "tested_axes")
+        if isinstance(labelled, list) and r.get("tested_axes"):
+            by_question.setdefault(normalize_for_match(r["question"]), (set(r["tested_axes"]), set(labelled)))
+    jaccard = [len(p & g) / len(p | g) for p, g in by_question.values() if p | g]
+    exact_sets = sum(p == g for p, g in by_question.values())
+    return {
+        "questions": len(by_question),
+        "mean_jaccard": figure(float(np.mean(jaccard)) if jaccard else None, "no question with tested-axes labels"),
+        "same_set": _rate(exact_sets, len(by_question), "no question with tested-axes labels"),
+    }
+
+
+def log_length(answer: str) -> float:
+    return float(np.log1p(len(answer.split())))
+
+
+def fit_cuts(raw: np.ndarray, y: np.ndarray, start: list[float]) -> list[float]:
+    """Four ordered cut points maximising the decisions' weighted kappa (coordinate ascent over midpoints)."""
+    cuts = list(start)
+    values = np.unique(raw)
+    mids = (values[:-1] + values[1:]) / 2 if len(values) > 1 else values
+
+    def kappa(c: list[float]) -> float:
+        value = qwk(list(y), list(np.sum(raw[:, None] >= np.array(c)[None, :], axis=1)))
+        return value if np.isfinite(value) else -1.0
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        best = kappa(cuts)
+        for _ in range(20):
+            changed = False
+            for k in range(len(cuts)):
+                low = cuts[k - 1] if k else -np.inf
+                high = cuts[k + 1] if k + 1 < len(cuts) else np.inf
+                for v in mids[(mids > low) & (mids < high)]:
+                    trial = [*cuts[:k], float(v), *cuts[k + 1 :]]
+                    got = kappa(trial)
+                    if got > best + 1e-12:
+                        best, cuts, changed = got, trial, True
+            if not changed:
+                break
+    return [round(float(c), 6) for c in cuts]
+
+
+def length_baseline(
+    records: list[dict], train: list[tuple[int, str]] | None = None, resamples: int = BOOTSTRAP_RESAMPLES
+) -> dict[str, Any]:
+    """The decision figures of a grader that reads only the answer's length (see the module docstring)."""
+    rows = [r for r in records if r.get("label") in DECISIONS]
+    if len(rows) < 2:
+        return {"method": None, "reason": "fewer than two labelled answers"}
+    x = np.array([log_length(r["answer"]) for r in rows])
+    train = [(w, label) for w, label in (train or []) if label in DECISIONS]
+    if len({label for _, label in train}) >= 2:
+        tx = np.log1p(np.array([w for w, _ in train], dtype=float))
+        ty = np.array([DECISIONS.index(label) for _, label in train])  # type: ignore[arg-type]
+        cuts = fit_cuts(tx, ty, [float(q) for q in np.quantile(tx, [0.2, 0.4, 0.6, 0.8])])
+        method = f"log word count, cut points fitted on the file's train split ({len(train)} labelled answers)"
+    else:
+        y = np.array([DECISIONS.index(r["label"]) for r in rows])
+        shares = np.cumsum(np.bincount(y, minlength=len(DECISIONS)))[:-1] / len(y)
+        cuts = [round(float(q), 6) for q in np.quantile(x, shares)]
+        method = "log word count, cut at the quantiles that give the labels' own distribution (no train split)"
+    pseudo = [
+        {**r, "decision": DECISIONS[int(np.sum(v >= np.array(cuts)))], "score": v} for r, v in zip(rows, x, strict=True)
+    ]
+    a = agreement(pseudo, resamples)
+    return {
+        "method": method,
+        "cuts_log1p_words": cuts,
+        "labelled": a["labelled"],
+        "qwk": a["qwk"],
+        "exact": a["exact"],
+        "within_one": a["within_one"],
+        "spearman": a["spearman"],
+        "ranking": ranking_accuracy(pseudo),
+    }
+
+
+def levels(records: list[dict]) -> dict[str, Any]:
+    """How many answers were graded at each level, and how many at the default because none was given."""
+    return {
+        "default": DEFAULT_LEVEL,
+        "defaulted": sum(1 for r in records if r.get("level_defaulted")),
+        "counts": dict(sorted(Counter(str(r.get("level") or DEFAULT_LEVEL) for r in records).items())),
+    }
+
+
+def targets() -> dict[str, Any]:
+    return {name: {"bound": bound, "direction": direction} for name, (bound, direction) in TARGETS.items()}
+
+
+def meets(name: str, fig: dict[str, Any] | None) -> bool | None:
+    """Whether a figure meets its target; None when the figure is undefined."""
+    if not fig or fig.get("value") is None:
+        return None
+    bound, direction = TARGETS[name]
+    return bool(fig["value"] >= bound) if direction == ">=" else bool(fig["value"] <= bound)
+
+
 # --- everything ------------------------------------------------------------------------------------
 
 
-def summarize(records: list[dict], repeats: int = 1, resamples: int = BOOTSTRAP_RESAMPLES) -> dict[str, Any]:
+def summarize(
+    records: list[dict],
+    repeats: int = 1,
+    resamples: int = BOOTSTRAP_RESAMPLES,
+    train_lengths: list[tuple[int, str]] | None = None,
+) -> dict[str, Any]:
     """All figures for a run's final records (one per planned (id, repeat), in input order).
 
     `resamples` is the bootstrap's; the default is what reports use (unit tests use fewer, for speed).
+    `train_lengths` are the (word count, label) pairs of the file's train split, which the length-only
+    baseline is fitted on (RunResult.train_lengths).
     """
     ok = graded(records)
     first: dict[str, dict] = {}
@@ -355,6 +614,16 @@ def summarize(records: list[dict], repeats: int = 1, resamples: int = BOOTSTRAP_
         "adversarial": adversarial(ok),
         "stability": stability(ok, repeats),
         "distribution": distribution(primary),
+        "levels": levels(primary),
+        "layers": {
+            "axes": axis_agreement(primary),
+            "star": star_accuracy(primary),
+            "red_flags": red_flag_agreement(primary),
+            "coherence": coherence(primary),
+            "tested_axes": tested_axes_agreement(primary),
+        },
+        "length_baseline": length_baseline(primary, train_lengths, resamples),
+        "targets": targets(),
     }
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from interviewer.evals.grading import RESULTS_FILE, RunResult, read_results
-from interviewer.evals.metrics import summarize
+from interviewer.evals.metrics import TARGETS, meets, summarize
 from interviewer.grading.rubric import DECISIONS
 
 SUMMARY_FILE = "summary.json"
@@ -43,6 +43,8 @@ def finish_run(result: RunResult, file: Path, engine: str, repeat: int) -> dict[
             "out": str(result.out),
             "engine": engine,
             "repeat": repeat,
+            "split": result.split,
+            "outside_split": result.outside_split,
             "written": datetime.now(UTC).isoformat(timespec="seconds"),
             "bad_lines": result.problems,
             "unreadable_result_lines": result.unreadable_lines,
@@ -54,7 +56,7 @@ def finish_run(result: RunResult, file: Path, engine: str, repeat: int) -> dict[
             ),
             "mean_seconds_per_answer": round(graded_time / len(result.records), 4) if result.records else None,
         },
-        "metrics": summarize(result.records, repeat),
+        "metrics": summarize(result.records, repeat, train_lengths=result.train_lengths),
     }
     write_report(result.out, summary, result.records)
     return summary
@@ -78,12 +80,106 @@ def fmt(fig: dict[str, Any] | None) -> str:
         text += f" [{fig['ci95'][0]:.3f}, {fig['ci95'][1]:.3f}]"
     if "count" in fig:
         text += f" ({fig['count']}/{fig['of']})"
+    elif "of" in fig:
+        text += f" (n={fig['of']})"
     return text
+
+
+def target(name: str, fig: dict[str, Any] | None) -> str:
+    """'≥ 0.90 met', '≤ 0.02 missed', or the bound alone when the figure is undefined."""
+    bound, direction = TARGETS[name]
+    ok = meets(name, fig)
+    return f"{'≥' if direction == '>=' else '≤'} {bound:.2f}" + ("" if ok is None else " met" if ok else " missed")
+
+
+def level_note(metrics: dict[str, Any]) -> str:
+    lv = metrics["levels"]
+    shown = ", ".join(f"{name} {n}" for name, n in lv["counts"].items()) or "none"
+    return (
+        f"{lv['defaulted']} of {sum(lv['counts'].values())} graded at the default level ({lv['default']}): "
+        f"their lines give no level. By level: {shown}."
+    )
+
+
+Table = tuple[str, list[str], list[list[object]], list[str]]  # title, header, rows, notes under it
+
+
+def layer_tables(metrics: dict[str, Any]) -> list[Table]:
+    """The per-layer figures as tables: the decision beside the length-only baseline, per axis, STAR,
+    red flags, then coherence and the tested axes as notes. A layer without labels is left out."""
+    a, base, layers = metrics["agreement"], metrics["length_baseline"], metrics["layers"]
+    tables: list[Table] = []
+    if a["labelled"]:
+        ranking = metrics["ranking"]
+        rows: list[list[object]] = [
+            ["quadratic weighted kappa", fmt(a["qwk"]), target("qwk", a["qwk"]), fmt(base.get("qwk"))],
+            ["exact agreement", fmt(a["exact"]), "", fmt(base.get("exact"))],
+            ["within-one agreement", fmt(a["within_one"]), target("within_one", a["within_one"])],
+            ["Spearman (label vs score)", fmt(a["spearman"]), "", fmt(base.get("spearman"))],
+            ["ranking accuracy (same question)", fmt(ranking), target("ranking", ranking), fmt(base.get("ranking"))],
+        ]
+        rows[2].append(fmt(base.get("within_one")))
+        why = base["method"] if base.get("method") else base["reason"]
+        header = ["figure", "grader", "target", "length only"]
+        tables.append(("Decision, beside the length-only baseline", header, rows, [f"Length-only baseline: {why}."]))
+    axes = layers["axes"]
+    if any(v["labelled"] for v in axes.values()):
+        header = [
+            "axis",
+            "weighted kappa (both scored)",
+            "target",
+            "null agreement",
+            "within one",
+            "labelled null, graded a score",
+            "labelled a score, graded none",
+        ]
+        rows = []
+        for v in axes.values():
+            kappa = v["weighted_kappa"]
+            rows.append([v["name"], fmt(kappa), target("axis_kappa", kappa), fmt(v["null_agreement"])])
+            rows[-1] += [fmt(v["within_one"]), v["labelled_null_graded_score"], v["labelled_score_graded_none"]]
+        note = (
+            "Kappa over the answers both labelled and graded with a score (1-5, quadratic); null agreement: "
+            "labelled null exactly when graded 'not enough evidence'."
+        )
+        tables.append(("Per axis", header, rows, [note]))
+    star = layers["star"]
+    if star["answers"]:
+        header = ["element", "accuracy", "target", "labelled present", "graded present"]
+        rows = []
+        for v in star["elements"].values():
+            accuracy = v["accuracy"]
+            rows.append([v["name"], fmt(accuracy), target("star_accuracy", accuracy), v["labelled_present"]])
+            rows[-1].append(v["graded_present"])
+        note = f"{star['answers']} normal answers with STAR labels."
+        tables.append(("STAR, per element (normal answers)", header, rows, [note]))
+    flags = layers["red_flags"]
+    if flags["answers"]:
+        header = ["red flag", "precision", "recall", "labelled", "graded"]
+        named = [*flags["flags"].values(), {"name": "all flags (pooled)", **flags["pooled"]}]
+        rows = [[v["name"], fmt(v["precision"]), fmt(v["recall"]), v["labelled"], v["graded"]] for v in named]
+        note = f"{flags['answers']} normal answers with red-flag labels."
+        tables.append(("Red flags (normal answers)", header, rows, [note]))
+    c = layers["coherence"]
+    notes = [f"{c['definition']}: {fmt(c['violations'])}, target {target('coherence_rate', c['violations'])}."]
+    if c["hire_with_gap"]:
+        notes.append(f"Hire or better with a tested gap: {', '.join(c['hire_with_gap'])}.")
+    if c["low_without_reason"]:
+        notes.append(f"Lean No Hire or worse, every tested axis 4+, unexplained: {', '.join(c['low_without_reason'])}.")
+    t = layers["tested_axes"]
+    if t["questions"]:
+        notes.append(
+            f"Tested axes against the labels, per question ({t['questions']}): mean Jaccard "
+            f"{fmt(t['mean_jaccard'])}, the same set {fmt(t['same_set'])}."
+        )
+    tables.append(("Coherence", [], [], notes))
+    return tables
 
 
 def headline(metrics: dict[str, Any]) -> list[tuple[str, str]]:
     """The figures a reader looks at first, formatted (95% bootstrap intervals in brackets)."""
     a = metrics["agreement"]
+    lv = metrics["levels"]
     rows = [
         ("answers graded", f"{metrics['graded']} of {metrics['results']} ({metrics['items']} items)"),
         ("labelled", str(a["labelled"])),
@@ -92,8 +188,10 @@ def headline(metrics: dict[str, Any]) -> list[tuple[str, str]]:
         ("within-one agreement", fmt(a["within_one"])),
         ("Spearman (label vs score)", fmt(a["spearman"])),
         ("ranking accuracy (same question)", fmt(metrics["ranking"])),
+        ("coherence violations", fmt(metrics["layers"]["coherence"]["violations"])),
         ("adversarial pass (above Lean Hire)", fmt(metrics["adversarial"]["pass_rate"])),
         ("decision flip rate across repeats", fmt(metrics["stability"]["flip_rate"])),
+        (f"graded at the default level ({lv['default']})", str(lv["defaulted"])),
         ("grading errors", str(metrics["errors"]["count"])),
         ("LLM fallbacks / invalid replies", f"{metrics['llm']['fell_back']} / {metrics['llm']['invalid_replies']}"),
     ]
@@ -113,6 +211,13 @@ def shown_items(metrics: dict[str, Any], records: list[dict]) -> tuple[str, list
         return "Disagreements with the labels (largest first)", off[:MAX_ITEMS_SHOWN]
     rows.sort(key=lambda r: (float(r["score"]), str(r["id"])))
     return "Lowest-scored answers", rows[:MAX_ITEMS_SHOWN]
+
+
+def split_note(run: dict[str, Any]) -> str:
+    split = run.get("split")
+    if not split:
+        return "the whole file"
+    return f"the {split} split only ({run.get('outside_split', 0)} lines of the file are outside it)"
 
 
 def excerpt(text: str) -> str:
@@ -195,9 +300,15 @@ def _md_table(header: list[str], rows: list[list[object]]) -> list[str]:
 
 def render_markdown(summary: dict[str, Any], records: list[dict]) -> str:
     run, m = summary["run"], summary["metrics"]
-    lines = [f"# Grading run: {_md(run['input'])}", "", f"Engine `{_md(run['engine'])}`, repeat {run['repeat']}.", ""]
+    intro = f"Engine `{_md(run['engine'])}`, repeat {run['repeat']}, {_md(split_note(run))}."
+    lines = [f"# Grading run: {_md(run['input'])}", "", intro, "", _md(level_note(m)), ""]
     lines += _md_table(["figure", "value"], [list(row) for row in headline(m)])
     lines += ["Plots (confusion matrix, decision and axis-score distributions) are in report.html.", ""]
+    for title, header, rows, notes in layer_tables(m):
+        lines += [f"## {_md(title)}", ""]
+        if header:
+            lines += _md_table(header, rows)
+        lines += [*(_md(n) for n in notes), ""]
     if m["agreement"].get("confusion"):
         lines += ["## Confusion matrix (rows: label, columns: decision)", ""]
         matrix = m["agreement"]["confusion"]["matrix"]
@@ -274,9 +385,17 @@ td,th{border:1px solid #ccc;padding:.25rem .5rem;text-align:left;vertical-align:
 th{background:#f3f3f3}td.answer{max-width:36rem;font-size:.85rem}.muted{color:#666}img{max-width:100%}
 </style></head><body>
 <h1>Grading run: {{ run.input }}</h1>
-<p class="muted">Engine {{ run.engine }}, repeat {{ run.repeat }}, written {{ run.written }};
+<p class="muted">Engine {{ run.engine }}, repeat {{ run.repeat }}, {{ split_note }}, written {{ run.written }};
 {{ run.graded_this_invocation }} graded in this invocation, {{ run.skipped_already_graded }} resumed.</p>
+<p>{{ level_note }}</p>
 <table>{% for name, value in headline %}<tr><th>{{ name }}</th><td>{{ value }}</td></tr>{% endfor %}</table>
+{% for title, header, rows, notes in layer_tables %}
+<h2>{{ title }}</h2>
+{% if header %}<table><tr>{% for h in header %}<th>{{ h }}</th>{% endfor %}</tr>
+{% for row in rows %}<tr>{% for v in row %}<td>{{ v }}</td>{% endfor %}</tr>{% endfor %}
+</table>{% endif %}
+{% for n in notes %}<p>{{ n }}</p>{% endfor %}
+{% endfor %}
 {% for title, png in plots.items() %}
 <h2>{{ title }}</h2><img alt="{{ title }}" src="data:image/png;base64,{{ png }}">
 {% endfor %}
@@ -347,6 +466,9 @@ def render_html(summary: dict[str, Any], records: list[dict]) -> str:
         run=summary["run"],
         m=m,
         headline=headline(m),
+        layer_tables=layer_tables(m),
+        level_note=level_note(m),
+        split_note=split_note(summary["run"]),
         plots=plots(m),
         decisions=DECISIONS,
         confusion=list(zip(DECISIONS, confusion["matrix"], strict=True)) if confusion else [],

@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from interviewer.evals.grading import Grader, Item, grade_many
+from interviewer.evals.grading import Grader, Item, Job, grade_many
 from interviewer.grading.rubric import DECISIONS, rubric
 
 POSITIONS = ("append", "prefix", "middle")
@@ -168,7 +168,9 @@ def run_robustness(
 ) -> dict[str, Any]:
     """Grade each clean answer and all its attacked variants; success rates per attack, position and overall."""
     attacked = [v for item in items for v in variants(item)]
-    jobs = [(i.question, i.answer) for i in items] + [(v.item.question, v.text) for v in attacked]
+    # Each variant is graded at its clean answer's level, so only the attack differs.
+    jobs: list[Job] = [(i.question, i.answer, i.level) for i in items]
+    jobs += [(v.item.question, v.text, v.item.level) for v in attacked]
     decisions: dict[int, int | None] = {}
     scores: dict[int, float] = {}
     flags: dict[int, list[str]] = {}

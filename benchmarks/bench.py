@@ -486,8 +486,8 @@ def bench_grading(results: Results, run: BundledRun) -> None:
 def bench_batch(results: Results, run: BundledRun) -> None:
     """`eval grade`'s loop over the dev set, offline, beside embedding the same answers in one batch."""
     from interviewer.evals.grading import make_grader, run_grading
-    from interviewer.grading.reference import clear_caches, warm_up
     from interviewer.grading.evidence import embedded_texts
+    from interviewer.grading.reference import clear_caches, warm_up
 
     section = "7b offline batch grading throughput (dev set, `eval grade` loop)"
     rows = [json.loads(line) for line in DEV_SET.read_text(encoding="utf-8").splitlines() if line.strip()]

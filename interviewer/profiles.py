@@ -35,7 +35,7 @@ if TYPE_CHECKING:
     from interviewer.index import Hit, Index
     from interviewer.questions import Question
 
-PROFILE_VERSION = 1
+PROFILE_VERSION = 2
 PROFILES_JSON = "profiles.json"
 PROFILES_VECTORS = "profiles.npz"
 
@@ -104,7 +104,13 @@ def clean_points(hit: Hit, story_only_actions: bool) -> list[str]:
     no other candidate's story can be expected to repeat.
     """
     claims: list[str] = []
+    in_code = False
     for raw in repair_text(hit.text).splitlines():
+        if raw.strip().startswith(("```", "~~~")):
+            in_code = not in_code  # templates and code in fences are examples, not claims
+            continue
+        if in_code or raw.lstrip().startswith("#"):
+            continue
         star = _STAR_LINE.match(raw)
         if star:
             label = star.group(1).lower()

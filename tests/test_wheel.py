@@ -128,7 +128,7 @@ def test_the_installed_package_reads_its_own_bundled_files(installed: Installed)
         "from interviewer.settings import BUNDLED_CORPUS_DIR, Settings\n"
         "from interviewer.prompts import PROMPTS_DIR, prompt_names\n"
         "from interviewer.grading.rubric import RUBRIC_PATH, rubric\n"
-        "from interviewer.grading.rule import CALIBRATION_PATH, load_calibration\n"
+        "from interviewer.grading.calibration import CALIBRATION_PATH, load_calibration\n"
         "load_calibration()\n"
         "print(json.dumps({'module': interviewer.__file__, 'corpus': str(Settings().corpus_dir),\n"
         "  'corpus_files': sorted(p.name for p in BUNDLED_CORPUS_DIR.iterdir()), 'prompts': str(PROMPTS_DIR),\n"

@@ -31,14 +31,22 @@ _FAKE_END = re.compile(
 _GRADER_JSON = re.compile(
     r"\{[^{}]*[\"']?(?:decision|score|grade|rating|label|verdict|confidence|hire)[\"']?\s*:[^{}]*\}", re.IGNORECASE
 )
-_AUDIENCE = (
-    r"(?:ai|a\.i\.|llm|model|language model|grader|grading|evaluator|assessor|scorer|reviewer bot|assistant"
-    r"|system|automated \w+|chatbot|gpt)"
+# Who an injection talks to. "model", "system" and "assistant" are everyday words in a data-platform
+# answer ("access for the model", "as a system owner"), so they count only when addressed: a greeting
+# ("Dear model"), a label ("To the system:") or a reader doing the grading ("to the model reading this").
+_GRADER = (
+    r"(?:ai|a\.i\.|llm|language model|grader|grading|evaluator|assessor|scorer|reviewer bot|chatbot|gpt"
+    r"|automated (?:grader|grading|evaluator|assessor|scorer|reviewer|system))"
 )
+_AMBIGUOUS = r"(?:model|system|assistant)"
+_AUDIENCE = rf"(?:{_GRADER}|{_AMBIGUOUS})"
+_READING = r"(?:reading|grading|evaluating|reviewing|scoring|assessing|marking|judging)"
 _REQUEST = r"(?:please|kindly|grateful|appreciate|deserves?|merits?|warrants?|i hope|i ask|asking)"
 _RATING = (
-    r"(?:top|highest|maximum|max|full|perfect|best|generous|excellent|high)\s+(?:possible\s+)?"
-    r"(?:rating|score|marks|grade|decision|evaluation)s?\b"
+    r"(?:(?:top|highest|maximum|max|full|perfect|best|generous|excellent|high)\s+(?:possible\s+)?"
+    r"(?:rating|score|marks|grade|evaluation)s?"
+    # "the best decision" is ordinary speech; "the highest decision" is not
+    r"|(?:top|highest|maximum|max|full|perfect)\s+(?:possible\s+)?decisions?)\b"
 )
 INJECTION_PATTERNS: dict[str, re.Pattern[str]] = {
     "role line": re.compile(r"^[ \t>*#]*(?:system|assistant|developer|user)\s*:", re.IGNORECASE | re.MULTILINE),
@@ -54,8 +62,10 @@ INJECTION_PATTERNS: dict[str, re.Pattern[str]] = {
         re.IGNORECASE,
     ),
     "addresses the grader": re.compile(
-        rf"\b(?:to|for|dear|attention|note (?:to|for)|hey|hi|hello)\s*:?\s+(?:the |any |an? )?{_AUDIENCE}\b"
-        rf"|\byou are (?:now )?(?:an? |the )?(?:\w+\s+){{0,2}}{_AUDIENCE}\b|\bas an? {_AUDIENCE}\b"
+        rf"\b(?:to|for|dear|attention|note (?:to|for)|hey|hi|hello)\s*:?\s+(?:the |any |an? )?{_GRADER}\b"
+        rf"|\b(?:dear|attention|note (?:to|for)|hey|hi|hello)\s*:?\s+(?:the |any |an? )?{_AMBIGUOUS}\b"
+        rf"|\b(?:to|for)\s+(?:the |any |an? )?{_AMBIGUOUS}(?:\s*:|\s+(?:who is |that is )?{_READING}\b)"
+        rf"|\byou are (?:now )?(?:an? |the )?(?:\w+\s+){{0,2}}{_AUDIENCE}\b|\bas an? {_GRADER}\b"
         r"|\b(?:whoever|whomever|anyone|everyone)\s+(?:who\s+)?(?:is\s+)?"
         r"(?:read|review|grad|scor|evaluat|assess|mark|judg)\w*\s+(?:this|these|my|the answer)\b",
         re.IGNORECASE,

@@ -373,6 +373,7 @@ class AppSide:
 
     log: SessionLog
     bank: list[Question]
+    pid: int = 0  # the app process (benchmarks/capacity.py reads its CPU time)
 
 
 def free_port() -> int:
@@ -420,7 +421,7 @@ def app_process(home: Path, ready_timeout_s: float = 900.0) -> Iterator[tuple[st
                         raise RuntimeError(f"app.py did not come up (exit {proc.poll()}):\n{tail}") from None
                     time.sleep(0.5)
             settings = Settings(home=home)
-            yield url, AppSide(session_log(settings), question_bank(settings)[0])
+            yield url, AppSide(session_log(settings), question_bank(settings)[0], proc.pid)
         finally:
             proc.terminate()
             try:

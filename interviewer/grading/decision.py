@@ -16,8 +16,8 @@ ones the question tests (its profile). The rule, in order:
    The bar rises with the level: a Director needs more than an EM for the same decision.
 4. Caps, which only lower: a red flag is a specific risk, at most Lean Hire; for a story question a
    story without its situation, action or result is at most Lean Hire and one without a lasting change
-   at most Hire; an answer that gives no assessable evidence (a keyword list, too short, about another
-   question) at most Lean No Hire; a recited model answer at most Lean Hire.
+   at most Hire; an answer that gives no assessable evidence (a keyword list, too short) at most Lean
+   No Hire; a recited model answer at most Lean Hire.
 
 Two invariants follow and are tested: never Hire or better while a tested axis is a gap, and never
 Lean No Hire or worse while every tested axis is 4 or more and nothing is capped. The thresholds are
@@ -43,7 +43,6 @@ STRONG_LEVEL = 4
 # Guard flags that cap the decision, and the most each allows.
 CAPS: dict[str, int] = {
     "keyword_list": LEAN_NO_HIRE,
-    "off_topic": LEAN_NO_HIRE,
     "too_short": LEAN_NO_HIRE,
     "verbatim_copy": LEAN_HIRE,
 }
@@ -51,7 +50,6 @@ CAP_REASONS: dict[str, str] = {
     "possible_injection": "text addressed to the grader was removed; trying to steer the grade is misconduct: No Hire",
     "non_english": "not in English, the panel's language, so not assessed: Lean No Hire",
     "keyword_list": "a list of rubric terms rather than an account of what was done: at most Lean No Hire",
-    "off_topic": "nothing in the answer is about the question asked: at most Lean No Hire",
     "too_short": "too short to show evidence on any axis: at most Lean No Hire",
     "verbatim_copy": "recited from the prep material rather than told from experience: at most Lean Hire",
 }

@@ -177,3 +177,11 @@ def test_folds_keep_questions_together_and_are_seeded(seed: int):
     assert len(set(folds)) > 1
     for q in set(questions):
         assert len({f for x, f in zip(questions, folds, strict=True) if x == q}) == 1
+
+
+def test_an_answer_with_no_evidence_on_any_axis_is_no_hire_whatever_is_tested():
+    nothing = dict.fromkeys(AXIS_IDS)
+    for tested in (["cost"], ["cost", "ownership"], AXIS_IDS[:3]):
+        assert decide(nothing, tested, RULE).decision == "No Hire"
+    one_gap = {**nothing, "scale": 3}  # something said, on an axis the question does not test
+    assert decide(one_gap, ["cost"], RULE).decision == "Lean No Hire"

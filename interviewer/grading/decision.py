@@ -8,6 +8,7 @@ ones the question tests (its profile). The rule, in order:
 
 1. Misconduct: text addressed to the grader is No Hire. Not in English: Lean No Hire, not assessed.
 2. A tested axis is a **gap** when it has no evidence or scores 2 or less.
+   - no evidence on any axis at all (an empty or content-free answer): No Hire;
    - two or more gaps: No Hire;
    - one gap: Lean No Hire, or No Hire when the tested axes' mean (no evidence counting 0) is below
      `one_gap_no_hire_below`.
@@ -107,7 +108,10 @@ def decide(
     steps = [f"tested axes: {shown} (mean {mean:.2f})"]
 
     if gaps:
-        if len(gaps) >= 2:
+        if all(v is None for v in scores.values()):
+            index = NO_HIRE
+            steps.append("no evidence on any axis: nothing to assess, No Hire")
+        elif len(gaps) >= 2:
             index = NO_HIRE
             steps.append(f"{len(gaps)} tested axes below bar ({', '.join(gaps)}): multiple critical gaps, No Hire")
         elif mean < rule.one_gap_no_hire_below:

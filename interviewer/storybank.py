@@ -200,6 +200,11 @@ def extract_stories(documents: list[Any]) -> list[Story]:
                 runs[-1][1].extend(rows)
             else:
                 runs.append(([paragraph], list(rows)))
+        complete = [r for r in runs if is_story({e: bool(present[e][r[1]].any()) for e in STORY_ELEMENTS})]
+        if title and len(complete) < 2:
+            # A heading holds one story, however its parts are laid out (a Situation paragraph that
+            # reads like a result does not cut it in two); only two complete ones under it are two.
+            runs = [([p for p, _ in paragraphs], [r for _, rows in paragraphs for r in rows])]
         for run_text, rows in runs:
             star = {e: bool(present[e][rows].any()) for e in STORY_ELEMENTS}
             if not is_story(star):
@@ -241,7 +246,9 @@ def rank(stories: list[Story], profiled: Profiled) -> list[Ranked]:
             + RANK_WEIGHTS["key_points"] * to_points
             + RANK_WEIGHTS["axes"] * on_axes
         )
-        out.append(Ranked(story, round(score, 4), round(to_question, 4), round(to_points, 4), round(on_axes, 4), tested))
+        out.append(
+            Ranked(story, round(score, 4), round(to_question, 4), round(to_points, 4), round(on_axes, 4), tested)
+        )
     return sorted(out, key=lambda r: -r.score)
 
 
@@ -336,14 +343,21 @@ _QUANTITY = re.compile(
 )
 _SCALE = {"k": 1e3, "m": 1e6, "million": 1e6, "bn": 1e9, "billion": 1e9}
 _UNIT = {"percent": "%", "×": "x", "milliseconds": "ms", "millisecond": "ms"}
-_DOWN = frozenset(
-    "cut cuts reduce reduced reducing lower lowered fell fall drop dropped save saved saving savings down "
-    "decrease decreased shrank shrink slashed trimmed less fewer".split()
+
+
+def _wordset(text: str) -> frozenset[str]:
+    return frozenset(text.split())
+
+
+_DOWN = _wordset(
+    "cut cuts reduce reduced reducing lower lowered fell fall drop dropped dropping save saved saving savings down "
+    "decrease decreased shrank shrink slashed trimmed less fewer"
 )
-_UP = frozenset("grew grow increase increased rose rise raised up doubled tripled more higher boosted".split())
-_STOP = frozenset(
+_UP = _wordset("grew grow grown increase increased rose rise raised up doubled tripled more higher boosted")
+_STOP = _wordset(
     "a an the of to in on at by for from with and or but we i our my us it its this that was were is are be been "
-    "by about over under into than then so as per each every all after before within across".split()
+    "about over under into than then so as per each every all after before within across went had has have "
+    "while end kept got made also just one two three four five six seven eight nine ten last first"
 )
 _WINDOW = 5  # words either side of a number that say what it measures
 
@@ -376,8 +390,8 @@ def quantities(index: int, answer: str) -> list[Quantity]:
             near = [re.sub(r"[^\w-]", "", t.group().lower()) for t in tokens[lo:hi]]
             if not unit:  # a bare count: what follows names it ("120 tables")
                 following = re.match(r"\s*([A-Za-z][\w-]*)", span.text[m.end() :])
-                if following is None or 1800 <= value <= 2100:  # a year is not a quantity
-                    continue
+                if following is None or following.group(1).lower() in _STOP or 1800 <= value <= 2100:
+                    continue  # a number that names nothing, or a year
                 unit = following.group(1).lower().rstrip("s")
             about = frozenset(w for w in near if w and not w[0].isdigit() and w not in _STOP | _DOWN | _UP)
             direction = "down" if _DOWN & set(near) else "up" if _UP & set(near) else ""
@@ -388,40 +402,44 @@ def quantities(index: int, answer: str) -> list[Quantity]:
 
 
 def _same_quantity(a: Quantity, b: Quantity) -> bool:
-    return a.unit == b.unit and bool(a.about & b.about) and (not a.direction or not b.direction or a.direction == b.direction)
+    return (
+        a.unit == b.unit
+        and bool(a.about & b.about)
+        and (not a.direction or not b.direction or a.direction == b.direction)
+    )
 
 
 def consistency(state: SessionState) -> dict[str, list[dict[str, Any]]]:
     """Stories retold across questions, and numbers that contradict between answers about one project."""
+    return compare_answers([(i + 1, e.combined_answer) for i, e in enumerate(state.exchanges)])
+
+
+def compare_answers(answers: list[tuple[int, str]]) -> dict[str, list[dict[str, Any]]]:
+    """`answers`: (question number, everything said for it). Empty answers are left out."""
     from interviewer.grading.evidence import visible
     from interviewer.grading.reference import encode
 
-    answered = [(i, visible(e.combined_answer)) for i, e in enumerate(state.exchanges) if e.combined_answer.strip()]
+    answered = [(n, visible(text)) for n, text in answers if text.strip()]
     found: dict[str, list[dict[str, Any]]] = {"story_reuse": [], "contradictions": []}
     if len(answered) < 2:
         return found
     whole = {}
-    for i, text in answered:
-        sentences = [s.text for s in sentence_spans(text)] or [text]
-        v = encode(sentences).mean(axis=0)
-        whole[i] = v / (np.linalg.norm(v) + 1e-9)
-    for n, (i, text_i) in enumerate(answered):
-        for j, text_j in answered[n + 1 :]:
-            similarity = float(whole[i] @ whole[j])
+    for n, text in answered:
+        v = encode([s.text for s in sentence_spans(text)] or [text]).mean(axis=0)
+        whole[n] = v / (np.linalg.norm(v) + 1e-9)
+    for k, (n, text_n) in enumerate(answered):
+        for m, text_m in answered[k + 1 :]:
+            similarity = float(whole[n] @ whole[m])
             if similarity >= SAME_STORY:
-                first = sentence_spans(text_j)
-                found["story_reuse"].append(
-                    {"questions": [i + 1, j + 1], "similarity": round(similarity, 3), "quote": first[0].text if first else ""}
-                )
+                found["story_reuse"].append({"questions": [n, m], "similarity": round(similarity, 3)})
             if similarity < SAME_PROJECT:
                 continue
-            mine, theirs = quantities(i, text_i), quantities(j, text_j)
-            for b in theirs:
+            mine = quantities(n, text_n)
+            for b in quantities(m, text_m):
                 same = [a for a in mine if _same_quantity(a, b)]
                 if same and all(a.value != b.value for a in same):
-                    a = same[0]
                     found["contradictions"].append(
-                        {"questions": [i + 1, j + 1], "first": a.quote, "second": b.quote, "unit": b.unit}
+                        {"questions": [n, m], "first": same[0].quote, "second": b.quote, "unit": b.unit}
                     )
     return found
 

@@ -33,14 +33,14 @@ T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
 
 class Grader:
-    """Grades each question with the decision scripted for it, and every axis with the scripted score."""
+    """Grades each question with the decision scripted for it (Hire if none), every axis with the scripted score."""
 
     def __init__(self) -> None:
         self.decisions: dict[str, str] = {}
         self.axes: dict[str, int] = {}
 
     def __call__(self, question: Question, answer: str, level: str) -> tuple[Grade, list[str]]:
-        decision = self.decisions[question.id]
+        decision = self.decisions.get(question.id, "Hire")
         names = {a.id: a.name for a in rubric().axes}
         axes = [AxisGrade(axis=a, name=names[a], score=s, feedback="") for a, s in self.axes.items()]
         grade = Grade(

@@ -253,7 +253,7 @@ def practice(
         bool, typer.Option("--review", help="Practise what is due for review (weak questions and axes).")
     ] = False,
 ) -> None:
-    """A mock interview in the terminal. An answer ends at a blank line; /skip, /repeat, /clarify, /end.
+    """A mock interview in the terminal. An answer ends at a blank line; /skip, /repeat, /clarify, /story, /end.
 
     /skip after answering grades what you said and moves on; /end (or /quit, /exit, or end of input)
     grades the answer in progress, then prints the debrief. Commands are matched in any case."""
@@ -293,7 +293,7 @@ def practice(
             err.print(f"[red]{escape(str(exc))}[/red]")
             raise typer.Exit(1) from None
     console.print(
-        f"Session [bold]{state.id}[/bold]. End an answer with a blank line; /skip /repeat /clarify /end "
+        f"Session [bold]{state.id}[/bold]. End an answer with a blank line; /skip /repeat /clarify /story /end "
         "(any case; /skip and /end grade what you have answered)."
     )
     shown = 0

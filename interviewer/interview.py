@@ -126,7 +126,7 @@ class Interviewer:
                 state, {"type": "asked", "index": state.current, "kind": "story", "text": self._story(ex.question)}
             )
         if not text.strip():
-            raise InterviewError("empty answer: type your answer, or /skip, /repeat, /clarify, /end")
+            raise InterviewError("empty answer: type your answer, or /skip, /repeat, /clarify, /story, /end")
         if len(text) > MAX_ANSWER_CHARS:
             raise InterviewError(
                 f"that answer is {len(text):,} characters; the limit is {MAX_ANSWER_CHARS:,}. "

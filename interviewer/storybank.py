@@ -35,6 +35,23 @@ if TYPE_CHECKING:
 
 # Sub-headings that label a part of the story above them rather than start a new one.
 _STAR_LABEL = re.compile(r"^(?:situation|context|background|task|goal|actions?|results?|outcomes?|impact)$", re.I)
+# The candidate's own labels ("Situation:" leading a line or a labelled sub-section) say which part of
+# the story a sentence is: their structure, taken as written, beside the classifiers' judgement.
+_LABELLED = re.compile(r"^(situation|context|background|task|goal|actions?|results?|outcomes?|impact)\s*:", re.I)
+_LABEL_ELEMENT = {
+    "situation": "situation",
+    "context": "situation",
+    "background": "situation",
+    "task": "task",
+    "goal": "task",
+    "action": "action",
+    "actions": "action",
+    "result": "result",
+    "results": "result",
+    "outcome": "result",
+    "outcomes": "result",
+    "impact": "result",
+}
 _MARKUP = re.compile(r"^\s*(?:[-*+]|\d+[.)])\s+|\*\*|__|`")
 STORY_ELEMENTS = ("situation", "task", "action", "result", "permanent_change")
 # The story bank's ranking: closeness to the question, to its key points, and evidence on its tested axes.
@@ -188,6 +205,10 @@ def extract_stories(documents: list[Any]) -> list[Story]:
     star_p, axis_p = judge_sentences(texts, vectors)
     thresholds = _star_thresholds()
     present = {e: star_p[e] >= thresholds.get(e, 0.5) for e in STORY_ELEMENTS}
+    for row, text in enumerate(texts):
+        label = _LABELLED.match(text)
+        if label:
+            present[_LABEL_ELEMENT[label.group(1).lower()]][row] = True
 
     stories: list[Story] = []
     for source, title, paragraphs in plan:
@@ -315,7 +336,7 @@ def hint_text(bank: StoryBank, ranked: list[Ranked]) -> str:
         if missing:
             parts.append(f"add the {' and the '.join(missing)} when you tell it")
         lines.append("; ".join(parts) + ".")
-    lines.append("Tell the one that fits in your own words; the panel grades what you say, not the document.")
+    lines.append("\nTell the one that fits in your own words; the panel grades what you say, not the document.")
     return "\n".join(lines)
 
 

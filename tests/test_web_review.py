@@ -4,6 +4,7 @@ what is due, the per-axis progress chart, and the story hint."""
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
 
 import pytest
 from gradio_client import Client
@@ -37,14 +38,14 @@ def launched(corpus_index: Index, tmp_path, monkeypatch):
     demo.queue(default_concurrency_limit=4)
     demo.launch(server_name="127.0.0.1", server_port=None, share=False, prevent_thread_lock=True, quiet=True)
     try:
-        yield demo, failed, passed, grader
+        yield SimpleNamespace(demo=demo, failed=failed, passed=passed, grader=grader, settings=settings)
     finally:
         demo.close()
 
 
 def test_due_for_review_starts_a_session_of_what_is_due(launched):
-    demo, failed, passed, grader = launched
-    client = Client(demo.local_url, verbose=False)
+    failed, passed, grader = launched.failed, launched.passed, launched.grader
+    client = Client(launched.demo.local_url, verbose=False)
     queue = client.predict(api_name="/review_queue")
     assert queue.startswith("**Due for review**") and f"question: {failed.text}" in queue
     assert "axis: Cost (last: 2.0/5" in queue and passed.text not in queue  # Strong Hire 5 days ago: not yet
@@ -67,8 +68,7 @@ def test_due_for_review_starts_a_session_of_what_is_due(launched):
 
 
 def test_progress_chart_has_a_point_per_session_and_axis(launched):
-    demo, *_ = launched
-    client = Client(demo.local_url, verbose=False)
+    client = Client(launched.demo.local_url, verbose=False)
     plot = client.predict(api_name="/progress")
     points = plot["value"]["data"] if "value" in plot else plot["data"]
     assert sorted(p[1:] for p in points) == [["Cost", 2.0], ["Cost", 3.0]]

@@ -416,10 +416,33 @@ def quantities(index: int, answer: str) -> list[Quantity]:
                 unit = following.group(1).lower().rstrip("s")
             about = frozenset(w for w in near if w and not w[0].isdigit() and w not in _STOP | _DOWN | _UP)
             direction = "down" if _DOWN & set(near) else "up" if _UP & set(near) else ""
-            start = span.start + tokens[max(0, at - 3)].start()
-            end = span.start + tokens[min(len(tokens) - 1, at + 2)].end()
-            out.append(Quantity(index, value, unit, about - {unit}, direction, answer[start:end].strip(" ,;:.")))
+            start, end = _clause(span.text, m.start(), m.end())
+            quote = answer[span.start + start : span.start + end]
+            out.append(Quantity(index, value, unit, about - {unit}, direction, quote))
     return out
+
+
+_CLAUSE_BREAK = re.compile(r"[,;:()]|\s(?:and|but|while|whereas|so)\s|\.(?=\s|$)")
+MAX_QUOTE_WORDS = 12
+
+
+def _clause(sentence: str, start: int, end: int) -> tuple[int, int]:
+    """The clause around sentence[start:end] (between punctuation or a conjunction), at most
+    MAX_QUOTE_WORDS words around the number: a quote that says what the number is, verbatim."""
+    lo = max((m.end() for m in _CLAUSE_BREAK.finditer(sentence, 0, start)), default=0)
+    after = _CLAUSE_BREAK.search(sentence, end)
+    hi = after.start() if after else len(sentence)
+    clause = sentence[lo:hi]
+    if len(clause.split()) > MAX_QUOTE_WORDS:  # a long clause: the words nearest the number
+        tokens = list(re.finditer(r"\S+", sentence[lo:hi]))
+        at = next((i for i, t in enumerate(tokens) if lo + t.end() > start), 0)
+        first, last = max(0, at - 5), min(len(tokens) - 1, at + 5)
+        lo, hi = lo + tokens[first].start(), lo + tokens[last].end()
+    while lo < hi and sentence[lo].isspace():
+        lo += 1
+    while hi > lo and sentence[hi - 1] in " \t.,;:":
+        hi -= 1
+    return lo, hi
 
 
 def _same_quantity(a: Quantity, b: Quantity) -> bool:

@@ -184,15 +184,15 @@ def test_debrief_flags_a_story_told_twice_and_a_number_that_changed(tmp_path: Pa
     # 31% against 45% (Q1/Q2), and 45% against the retold 31% (Q2/Q4); Q1 and Q4 agree; the incident's
     # numbers are about another project and never compared.
     assert [(c["questions"], c["first"], c["second"]) for c in found["contradictions"]] == [
-        ([1, 2], "We cut spend 31% in two", "end spend fell 45% and analytics"),
-        ([2, 4], "end spend fell 45% and analytics", "Spend dropped 31% over two"),
+        ([1, 2], "We cut spend 31% in two quarters", "In the end spend fell 45%"),
+        ([2, 4], "In the end spend fell 45%", "Spend dropped 31% over two quarters"),
     ]
     for c in found["contradictions"]:  # quotes are the candidate's words
         assert c["first"] in state.exchanges[c["questions"][0] - 1].combined_answer
         assert c["second"] in state.exchanges[c["questions"][1] - 1].combined_answer
     text = render(state.debrief)
     assert "Q1 and Q4 tell the same story" in text
-    assert 'Q1 says "We cut spend 31% in two" and Q2 says "end spend fell 45% and analytics"' in text
+    assert 'Q1 says "We cut spend 31% in two quarters" and Q2 says "In the end spend fell 45%"' in text
 
 
 def test_a_changed_number_is_found_however_it_is_phrased():

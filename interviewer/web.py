@@ -263,7 +263,7 @@ def build_app(settings: Settings, index: Index, interviewer: Interviewer) -> gr.
                     f"Backend: **{esc(settings.backend)}** (set INTERVIEWER_BACKEND=openai:&lt;model&gt; to use an LLM)"
                 )
                 start = gr.Button("Start interview", variant="primary")
-            review = web_review.review_panel()
+            review = web_review.review_panel(h)
             with gr.Row():
                 with gr.Column(scale=3):
                     chat = gr.Chatbot(label="Interview", height=460)

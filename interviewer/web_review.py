@@ -33,7 +33,7 @@ def queue_markdown(h: Handlers, now: datetime | None = None) -> str:
     queue = due(items, now)
     if not queue:
         return _esc(nothing_due(items, now))
-    return "**Due for review**\n\n" + "\n".join(f"- {_esc(describe(i, now))}" for i in queue)
+    return "\n".join(f"- {_esc(describe(i, now))}" for i in queue)  # under the panel's own title
 
 
 def start_review(h: Handlers, level: str, questions: float, follow_ups: float) -> Iterator[tuple]:
@@ -66,10 +66,11 @@ class ReviewPanel:
     start: Any
 
 
-def review_panel() -> ReviewPanel:
-    """Placed in the interview tab; wired by `wire_review` once the interview's outputs exist."""
+def review_panel(h: Handlers) -> ReviewPanel:
+    """Placed in the interview tab; wired by `wire_review` once the interview's outputs exist. The queue
+    is read on every page load (a callable value), and again on Refresh."""
     with gr.Accordion("Due for review", open=False):
-        queue = gr.Markdown("Refresh to see what is due.")
+        queue = gr.Markdown(lambda: queue_markdown(h))
         with gr.Row():
             refresh = gr.Button("Refresh the review queue")
             start = gr.Button("Start a review session", variant="secondary")
@@ -98,7 +99,7 @@ def progress_frame(h: Handlers) -> pd.DataFrame:
 
 def progress_plot(h: Handlers) -> Any:
     return gr.LinePlot(
-        progress_frame(h),
+        lambda: progress_frame(h),  # read on every page load
         x="started",
         y="score",
         color="axis",

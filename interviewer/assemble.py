@@ -35,5 +35,7 @@ def session_log(settings: Settings) -> SessionLog:
 
 def build_interviewer(settings: Settings, index: Index, backend: str | None = None) -> Interviewer:
     model = build_chat_model(backend or settings.backend, settings)
+    from interviewer.storybank import story_hint
+
     bank, _ = question_bank(settings)
-    return Interviewer(bank, make_grader(index, model), session_log(settings), model)
+    return Interviewer(bank, make_grader(index, model), session_log(settings), model, story_hint(settings, index))

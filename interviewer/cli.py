@@ -19,6 +19,9 @@ from interviewer.evals.commands import register as register_batch_evals
 from interviewer.settings import Settings
 
 if TYPE_CHECKING:  # the session module pulls in the grader's models: imported where practice runs
+    from interviewer.index import Index
+    from interviewer.interview import Interviewer
+    from interviewer.questions import Question
     from interviewer.session import SessionState
 
 app = typer.Typer(help="Mock interviewer for engineering-leadership panels (offline-first).", no_args_is_help=True)
@@ -246,8 +249,11 @@ def practice(
     seed: Annotated[int, typer.Option(help="Seed for a reproducible question order.")] = 0,
     backend: Annotated[str | None, typer.Option(help="offline or openai:<model> (default from settings).")] = None,
     resume: Annotated[str | None, typer.Option(help="Resume the session with this id.")] = None,
+    review: Annotated[
+        bool, typer.Option("--review", help="Practise what is due for review (weak questions and axes).")
+    ] = False,
 ) -> None:
-    """A mock interview in the terminal. An answer ends at a blank line; /skip, /repeat, /clarify, /end.
+    """A mock interview in the terminal. An answer ends at a blank line; /skip, /repeat, /clarify, /story, /end.
 
     /skip after answering grades what you said and moves on; /end (or /quit, /exit, or end of input)
     grades the answer in progress, then prints the debrief. Commands are matched in any case."""
@@ -276,13 +282,18 @@ def practice(
             seed=seed,
             backend=backend or settings.backend,
         )
+        plan = None
+        if review:
+            plan = _review_plan(interviewer, index, n_questions)
+            if plan is None:
+                return
         try:
-            state = interviewer.start(config)
+            state = interviewer.start(config, plan=plan)
         except InterviewError as exc:
             err.print(f"[red]{escape(str(exc))}[/red]")
             raise typer.Exit(1) from None
     console.print(
-        f"Session [bold]{state.id}[/bold]. End an answer with a blank line; /skip /repeat /clarify /end "
+        f"Session [bold]{state.id}[/bold]. End an answer with a blank line; /skip /repeat /clarify /story /end "
         "(any case; /skip and /end grade what you have answered)."
     )
     shown = 0
@@ -310,6 +321,27 @@ def practice(
         print_markdown(render_debrief(state.debrief), console)
         print(f"Decision: {state.debrief['decision']}")
     console.print(f"Transcript: interviewer sessions --export {state.id}")
+
+
+def _review_plan(interviewer: Interviewer, index: Index, limit: int) -> list[Question] | None:
+    """The questions due for review (review.py), or None after saying that nothing is due."""
+    from datetime import UTC, datetime
+
+    from interviewer.profiles import profiles_for
+    from interviewer.review import describe, due, nothing_due, review_plan, schedule
+    from interviewer.session import replay_all
+
+    now = datetime.now(UTC)
+    items = schedule(replay_all(interviewer.log))
+    queue = due(items, now)
+    plan = review_plan(queue, interviewer.bank, profiles_for(index), limit) if queue else []
+    if not plan:
+        console.print(nothing_due(items, now))
+        return None
+    console.print("[bold]Due for review:[/bold]")
+    for item in queue:
+        console.print(f"- {escape(describe(item, now))}")
+    return plan
 
 
 @app.command()
@@ -341,15 +373,23 @@ def sessions(
         decision = s.debrief["decision"] if s.debrief else "(in progress)"
         table.add_row(s.id, started, s.config.track, s.config.level, f"{len(s.graded)}/{len(s.exchanges)}", decision)
     console.print(table)
+    from interviewer.review import axis_progress, describe, due, nothing_due, schedule
+
     axis_names = [a.name for a in rubric().axes]
-    progress = Table("started", *axis_names, title="Per-axis progress (average score per session)")
-    for s in sorted(rows, key=lambda r: r.started_at):
-        if not s.debrief:
-            continue
-        axes = s.debrief["per_axis"]
-        started = datetime.fromtimestamp(s.started_at, UTC).strftime("%Y-%m-%d %H:%M")
-        progress.add_row(started, *[("–" if axes.get(a) is None else f"{axes[a]:.1f}") for a in axis_names])
+    progress = Table("session", "started", *axis_names, title="Per-axis progress (average score per session)")
+    for row in axis_progress(rows):
+        scores = [("–" if row[a] is None else f"{row[a]:.1f}") for a in axis_names]
+        progress.add_row(row["session"], f"{row['started']:%Y-%m-%d %H:%M}", *scores)
     console.print(progress)
+    now = datetime.now(UTC)
+    items = schedule(rows)
+    queue = due(items, now)
+    if queue:
+        console.print("[bold]Due for review[/bold] (interviewer practice --review):")
+        for item in queue:
+            console.print(f"- {escape(describe(item, now))}")
+    else:
+        console.print(nothing_due(items, now))
 
 
 @app.command()

@@ -11,6 +11,7 @@ grading failed is listed as not graded and left out of the decision rather than 
 from __future__ import annotations
 
 import html
+import logging
 import math
 from typing import Any
 
@@ -60,6 +61,11 @@ def compose(state: SessionState) -> dict[str, Any]:
             "resume the session to grade them"
         )
 
+    from interviewer.storybank import risk_lines
+
+    across = _across_answers(state)
+    risks += risk_lines(across)
+
     lines = [f"{len(graded)} of {len(state.exchanges)} questions answered and graded"]
     if partial:
         lines.append(f"{len(partial)} graded with follow-ups unanswered")
@@ -78,7 +84,19 @@ def compose(state: SessionState) -> dict[str, Any]:
         "recommendation": recommendation,
         "per_axis": per_axis,
         "per_question": [_per_question(e) for e in state.exchanges],
+        "consistency": across,
     }
+
+
+def _across_answers(state: SessionState) -> dict[str, list[dict[str, Any]]]:
+    """One story told for two questions, a number that changed between answers (storybank.py)."""
+    from interviewer.storybank import consistency
+
+    try:
+        return consistency(state)
+    except Exception as exc:  # a check across answers must never cost the debrief itself
+        logging.getLogger(__name__).error("consistency check of session %s failed", state.id, exc_info=exc)
+        return {"story_reuse": [], "contradictions": []}
 
 
 def _per_question(e: Exchange) -> dict[str, Any]:

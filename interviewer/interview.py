@@ -29,12 +29,15 @@ from interviewer.session_log import SessionLog
 
 # (question, answer, the level the candidate interviews for) -> (grade, notes such as "LLM fell back")
 Grader = Callable[[Question, str, str], tuple[Grade, list[str]]]
+# question -> what to say to /story: the candidate's best-fitting stories (storybank.story_hint)
+StoryHint = Callable[[Question], str]
 
 # /quit and /exit are what people type to leave a terminal program: they end the interview too.
 COMMANDS = {
     "/skip": "skip",
     "/repeat": "repeat",
     "/clarify": "clarify",
+    "/story": "story",  # which of my own stories fits this question (storybank.py)
     "/end": "end",
     "/quit": "end",
     "/exit": "end",
@@ -63,16 +66,25 @@ class InterviewError(ValueError):
 
 
 class Interviewer:
-    def __init__(self, bank: list[Question], grader: Grader, log: SessionLog, model: ChatModel | None = None):
+    def __init__(
+        self,
+        bank: list[Question],
+        grader: Grader,
+        log: SessionLog,
+        model: ChatModel | None = None,
+        story_hint: StoryHint | None = None,
+    ):
         self.bank = bank
         self.grader = grader
         self.log = log
         self.model = model
+        self.story_hint = story_hint
 
     # --- lifecycle ---------------------------------------------------------------------------
 
-    def start(self, config: SessionConfig) -> SessionState:
-        plan = plan_questions(self.bank, config)
+    def start(self, config: SessionConfig, plan: list[Question] | None = None) -> SessionState:
+        """`plan`: these questions instead of a seeded plan from the bank (a review session, review.py)."""
+        plan = plan_questions(self.bank, config) if plan is None else plan
         if not plan:
             raise InterviewError(f"no questions for track {config.track!r}; pick another track")
         session_id = self.log.new_id()
@@ -109,8 +121,12 @@ class Interviewer:
             return self._emit(
                 state, {"type": "asked", "index": state.current, "kind": "clarify", "text": _clarify(ex.question)}
             )
+        if command == "story":
+            return self._emit(
+                state, {"type": "asked", "index": state.current, "kind": "story", "text": self._story(ex.question)}
+            )
         if not text.strip():
-            raise InterviewError("empty answer: type your answer, or /skip, /repeat, /clarify, /end")
+            raise InterviewError("empty answer: type your answer, or /skip, /repeat, /clarify, /story, /end")
         if len(text) > MAX_ANSWER_CHARS:
             raise InterviewError(
                 f"that answer is {len(text):,} characters; the limit is {MAX_ANSWER_CHARS:,}. "
@@ -148,6 +164,15 @@ class Interviewer:
         return state
 
     # --- steps -------------------------------------------------------------------------------
+
+    def _story(self, question: Question) -> str:
+        if self.story_hint is None:
+            return "The story bank is not available in this session."
+        try:
+            return self.story_hint(question)
+        except Exception as exc:  # a hint is a help, never a reason to lose the turn
+            _log.error("story hint for session question %r failed", question.id, exc_info=exc)
+            return f"The story bank could not be read ({type(exc).__name__}); answer from memory."
 
     def _emit(self, state: SessionState, event: dict[str, Any]) -> SessionState:
         return apply(state, self.log.append(state.id, event))

@@ -30,7 +30,7 @@ from interviewer.text import normalize_for_match
 LEVELS = ("EM", "Senior EM", "Director", "Associate Director")
 MIXED = "mixed"
 
-AskKind = Literal["question", "follow_up", "repeat", "clarify", "note"]
+AskKind = Literal["question", "follow_up", "repeat", "clarify", "note", "story"]
 
 
 class SessionConfig(BaseModel):
@@ -44,7 +44,7 @@ class SessionConfig(BaseModel):
 
 class Turn(BaseModel):
     role: Literal["interviewer", "candidate"]
-    kind: str  # question | follow_up | repeat | clarify | note | answer | skip | move_on
+    kind: str  # question | follow_up | repeat | clarify | note | story | answer | skip | move_on
     text: str
     question: int  # index of the exchange it belongs to
     target: str | None = None  # for follow-ups: what gap it probes (axis, STAR element, key point…)

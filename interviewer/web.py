@@ -16,6 +16,7 @@ from typing import Any
 
 import gradio as gr
 
+from interviewer import web_review
 from interviewer.debrief import render as render_debrief
 from interviewer.documents import DocumentError
 from interviewer.files import write_atomically
@@ -35,11 +36,16 @@ def esc(text: str) -> str:
     return html.escape(text, quote=False)
 
 
+_LABELS = {"follow_up": "Follow-up: ", "story": "Story bank: "}
+
+
 def chat_messages(state: SessionState) -> Chat:
     out: Chat = []
     for turn in state.transcript:
         if turn.role == "interviewer":
-            label = {"follow_up": "Follow-up: ", "clarify": "", "repeat": ""}.get(turn.kind, "")
+            label = {"follow_up": "Follow-up: ", "clarify": "", "repeat": "", "story": "Story bank: "}.get(
+                turn.kind, ""
+            )
             out.append({"role": "assistant", "content": esc(label + turn.text)})
         else:
             out.append({"role": "user", "content": esc(turn.text)})
@@ -257,6 +263,7 @@ def build_app(settings: Settings, index: Index, interviewer: Interviewer) -> gr.
                     f"Backend: **{esc(settings.backend)}** (set INTERVIEWER_BACKEND=openai:&lt;model&gt; to use an LLM)"
                 )
                 start = gr.Button("Start interview", variant="primary")
+            review = web_review.review_panel(h)
             with gr.Row():
                 with gr.Column(scale=3):
                     chat = gr.Chatbot(label="Interview", height=460)
@@ -266,6 +273,7 @@ def build_app(settings: Settings, index: Index, interviewer: Interviewer) -> gr.
                         skip = gr.Button("Skip question")
                         repeat = gr.Button("Repeat")
                         clarify = gr.Button("Clarify")
+                        story = gr.Button("Which of my stories fits?")
                         end = gr.Button("End interview", variant="stop")
                 with gr.Column(scale=2):
                     feedback = gr.HTML("Feedback appears here after each question.", label="Feedback")
@@ -277,7 +285,8 @@ def build_app(settings: Settings, index: Index, interviewer: Interviewer) -> gr.
         outputs = [chat, feedback, debrief, transcript, session_id, answer]
         start.click(h.start, [track, level, n_questions, n_follow, seed], outputs, api_name="start")
         send.click(h.submit, [session_id, answer], outputs, api_name="answer")
-        for button, command in ((skip, "/skip"), (repeat, "/repeat"), (clarify, "/clarify"), (end, "/end")):
+        commands = ((skip, "/skip"), (repeat, "/repeat"), (clarify, "/clarify"), (story, "/story"), (end, "/end"))
+        for button, command in commands:
             button.click(
                 _command(h, command),
                 [session_id],
@@ -285,6 +294,7 @@ def build_app(settings: Settings, index: Index, interviewer: Interviewer) -> gr.
                 api_name=command.strip("/"),
             )
         resume_btn.click(h.resume, [resume_id], outputs, api_name="resume")
+        web_review.wire_review(h, review, [level, n_questions, n_follow], outputs)
         with gr.Tab("Past sessions"):
             refresh = gr.Button("Refresh")
             sessions_table = gr.Dataframe(headers=["session", "track", "level", "answered", "decision"])
@@ -292,6 +302,7 @@ def build_app(settings: Settings, index: Index, interviewer: Interviewer) -> gr.
                 headers=["session", *[a.name for a in rubric().axes]], label="Per-axis progress"
             )
             refresh.click(h.past_sessions, None, [sessions_table, progress_table], api_name="sessions")
+            web_review.wire_progress(h, refresh, web_review.progress_plot(h))
         with gr.Tab("Your documents"):
             gr.Markdown("Add your STAR stories or a job description (.md or .txt). They are indexed beside the corpus.")
             files = gr.File(file_count="multiple", label="Documents")

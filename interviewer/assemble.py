@@ -36,4 +36,8 @@ def session_log(settings: Settings) -> SessionLog:
 def build_interviewer(settings: Settings, index: Index, backend: str | None = None) -> Interviewer:
     model = build_chat_model(backend or settings.backend, settings)
     bank, _ = question_bank(settings)
-    return Interviewer(bank, make_grader(index, model), session_log(settings), model)
+    # Follow-ups are chosen from the offline judgement even when an LLM grades: one LLM call per turn, not two.
+    judge = make_grader(index, None) if model is not None else None
+    return Interviewer(
+        bank, make_grader(index, model), session_log(settings), model, judge, settings.follow_up_timeout
+    )

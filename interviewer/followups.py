@@ -33,6 +33,7 @@ STAR_TARGETS = ("situation", "task", "action", "result", "permanent_change")
 AXIS_TARGETS = ("scale", "reliability", "cost", "ownership", "evolution")
 PLAIN_TARGETS = ("key_point", "probing", "engagement", "off_topic")
 EVIDENCED = 4  # an axis at this level or above is there: never asked for again
+PARTIAL = 3  # evidenced, not at the bar: probed after what is missing entirely
 MAX_QUOTE_WORDS = 24  # a clause longer than this is cut at its next conjunction or preposition
 MIN_QUOTE_WORDS = 3
 _DISENGAGED = ("too_short", "keyword_list", "non_english")
@@ -166,11 +167,10 @@ class _Quoter:
             value = weight.get(i, 0.0) + 0.1 * s.relevance + (0.05 if s.text in self.recent else 0.0)
             return value - (1.0 if any(s.text[:40] in u for u in self.used) else 0.0)
 
-        for i in sorted(range(len(self.sentences)), key=rank, reverse=True):
-            phrase = meaningful_phrase(self.sentences[i].text, terms)
-            if phrase and phrase in self.grade.answer and not any(phrase in u for u in self.used):
-                return phrase
-        return ""
+        phrases = [meaningful_phrase(self.sentences[i].text, terms) for i in sorted(range(len(self.sentences)), key=rank, reverse=True)]
+        verbatim = [p for p in phrases if p and p in self.grade.answer]
+        fresh = [p for p in verbatim if not any(p in u for u in self.used)]
+        return (fresh or verbatim or [""])[0]  # words not quoted yet; the same words when that is all there is
 
     def relevant_first(self) -> dict[int, float]:
         return {i: s.relevance for i, s in enumerate(self.sentences)}
@@ -196,6 +196,26 @@ class _Quoter:
             i: len(wanted & _content(s.text)) / max(1, len(wanted)) + 0.3 * float(s.relevant)
             for i, s in enumerate(self.sentences)
         }
+
+
+def point_phrase(point: str) -> str:
+    """A key point as a speakable phrase: no Markdown, and a long one cut to its label or first clause."""
+    text = " ".join(re.sub(r"[*_`#]+", "", point).split()).strip(_EDGE)
+    if text.count("(") > text.count(")"):  # a bracket the key point's extraction cut open
+        text = text[: text.rindex("(")].strip(_EDGE)
+    label, sep, _ = text.partition(":")
+    if len(_words(text)) <= 12:
+        return text
+    if sep and 1 <= len(_words(label)) <= 6:
+        label = label.strip(_EDGE)
+        return label + ")" if label.count("(") > label.count(")") else label
+    first = _clauses(text)
+    return first[0] if first and len(_words(first[0])) <= 16 else " ".join(_words(text)[:12]) + " …"
+
+
+def _speakable(phrase: str) -> bool:
+    """A fragment of a key point ("STAR", "Or lack of clarity") is not something to ask about."""
+    return len(_words(phrase)) >= 2 and not _LEADING_WORD.match(phrase) and not re.match(r"(?i)^or\b", phrase)
 
 
 # --- the question's topic -----------------------------------------------------------------------------
@@ -264,24 +284,36 @@ def gaps(question: Question, grade: Grade, recent: str = "", asked: list[str] | 
                 quote = phrase if phrase and phrase in grade.answer else ""
             found.append(Gap(f"red_flag:{flag.flag}", f"red flag: {flag.name}", definition.probe, quote))
 
-    # 3. The axes this question tests, weakest first; never one already evidenced at 4-5.
+    # 3. The axes this question tests that the answer has not evidenced (none, or level 1-2), weakest
+    # first. One at level 3 is partly there: it waits until what is missing entirely has been asked.
     by_axis = {a.axis: a for a in grade.axes}
     tested = [a for a in grade.tested_axes if a in by_axis]
-    for axis_id in sorted(tested, key=lambda a: (by_axis[a].score or 0, tested.index(a))):
-        gap = _axis_gap(axis_id, by_axis[axis_id].score, quoter, tested=True)
-        if gap is not None:
-            found.append(gap)
+    weakest_first = sorted(tested, key=lambda a: (by_axis[a].score or 0, tested.index(a)))
+    partial = [a for a in weakest_first if by_axis[a].score == PARTIAL]
+    for axis_id in weakest_first:
+        if axis_id not in partial:
+            gap = _axis_gap(axis_id, by_axis[axis_id].score, quoter, question, tested=True)
+            if gap is not None:
+                found.append(gap)
 
     # 4. What the model answer covers and the candidate did not, then what the panel probes.
-    missed = sorted(grade.missed_points, key=lambda p: -p.similarity)
+    # The missed point they came closest to; not one they said in so many words (in a sentence the
+    # grader did not count as evidence): asking for it back would not be listening.
+    said = _content(grade.answer)
+    missed = [
+        p
+        for p in sorted(grade.missed_points, key=lambda p: -p.similarity)
+        if len(_content(p.text) - said) > len(_content(p.text)) / 3 and _speakable(point_phrase(p.text))
+    ]
     if missed:
-        point = missed[0].text.rstrip(".")
+        point = point_phrase(missed[0].text)
         found.append(
             Gap(
                 "key_point",
-                f"missed key point of the model answer: {point}",
-                'You said "{quote}". What about ' + _lower_first(point) + "? How would that fit into your approach?",
-                quoter.quote(quoter.like(point)),
+                f"missed key point of the model answer: {missed[0].text}",
+                'You said "{quote}". Where does “' + point + "” fit into that: how have you handled it, "
+                "or how would you?",
+                quoter.quote(quoter.like(missed[0].text)),
             )
         )
     if question.probing:
@@ -312,10 +344,15 @@ def gaps(question: Question, grade: Grade, recent: str = "", asked: list[str] | 
                 )
             )
 
-    # 6. Last: an axis the question does not test and nothing spoke to.
+    # 6. Then the tested axes at level 3, and last an axis the question does not test and nothing spoke
+    # to, so a strong answer is still probed.
+    for axis_id in partial:
+        gap = _axis_gap(axis_id, PARTIAL, quoter, question, tested=True)
+        if gap is not None:
+            found.append(gap)
     for axis_grade in grade.axes:
         if axis_grade.axis not in tested and axis_grade.score is None:
-            gap = _axis_gap(axis_grade.axis, None, quoter, tested=False)
+            gap = _axis_gap(axis_grade.axis, None, quoter, question, tested=False)
             if gap is not None:
                 found.append(gap)
 
@@ -325,19 +362,23 @@ def gaps(question: Question, grade: Grade, recent: str = "", asked: list[str] | 
     return list(unique.values())
 
 
-def _axis_gap(axis_id: str, score: int | None, quoter: _Quoter, tested: bool) -> Gap | None:
+def _axis_gap(axis_id: str, score: int | None, quoter: _Quoter, question: Question, tested: bool) -> Gap | None:
     if score is not None and score >= EVIDENCED:
         return None
     axis = rubric().axis(axis_id)
     if not axis.probes:
         return None
+    # The axis's probe that shares most words with the question and the answer; the first (the general
+    # one, which quotes the candidate) unless another fits better.
+    context = _content(question.text) | _content(" ".join(s.text for s in quoter.sentences))
+    probe = max(axis.probes, key=lambda p: (len(_content(p) & context) - (0 if "{quote}" in p else 1), "{quote}" in p))
     state = "no evidence" if score is None else f"level {score} of 5"
     which = "which this question tests" if tested else "which the answer did not touch"
     terms = [t for t, _, _ in axis_matcher(axis_id).find(" ".join(s.text for s in quoter.sentences))]
     return Gap(
         f"axis:{axis.id}",
         f"{axis.name}, {which}: {state}. For the next level: {axis.levels.get((score or 2) + 1, '')}".strip(),
-        axis.probes[0],
+        probe,
         quoter.quote(quoter.on_axis(axis_id), terms),
     )
 

@@ -53,10 +53,11 @@ _NUMBER_WITH_UNIT = re.compile(
 )
 _SENTENCE = re.compile(r"[^.!?\n]+[.!?]?")
 _WORD = re.compile(r"[a-z0-9]+")
-_STOP = frozenset(
+_STOP_WORDS = (
     "a an the and or of to in on for with by at from is are was were be been it this that we i you our my "
-    "your they their as how what when why do did does can would should could will".split()
+    "your they their as how what when why do did does can would should could will"
 )
+_STOP = frozenset(_STOP_WORDS.split())
 # For a missing STAR element, the quote comes from the element the candidate did give next to it.
 _STAR_NEIGHBOURS = {
     "situation": ("task", "action"),
@@ -167,7 +168,8 @@ class _Quoter:
             value = weight.get(i, 0.0) + 0.1 * s.relevance + (0.05 if s.text in self.recent else 0.0)
             return value - (1.0 if any(s.text[:40] in u for u in self.used) else 0.0)
 
-        phrases = [meaningful_phrase(self.sentences[i].text, terms) for i in sorted(range(len(self.sentences)), key=rank, reverse=True)]
+        order = sorted(range(len(self.sentences)), key=rank, reverse=True)
+        phrases = [meaningful_phrase(self.sentences[i].text, terms) for i in order]
         verbatim = [p for p in phrases if p and p in self.grade.answer]
         fresh = [p for p in verbatim if not any(p in u for u in self.used)]
         return (fresh or verbatim or [""])[0]  # words not quoted yet; the same words when that is all there is

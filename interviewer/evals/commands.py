@@ -359,9 +359,7 @@ def eval_followups(
     split: Annotated[
         str | None, typer.Option(help="Only the lines of this split: train or heldout.", show_default=False)
     ] = None,
-    follow_ups: Annotated[
-        int, typer.Option(min=1, max=3, help="Follow-ups chosen per answer, one after another.")
-    ] = 2,
+    follow_ups: Annotated[int, typer.Option(min=1, max=3, help="Follow-ups chosen per answer, one after another.")] = 2,
 ) -> None:
     """The follow-ups the interviewer would ask for each answer; with labels, how often they re-ask."""
     from datetime import UTC, datetime

@@ -78,7 +78,7 @@ def _rate(hits: int, total: int) -> dict[str, Any]:
 
 def summarise(items: list[Item], results: dict[str, list[dict[str, str]]], split: str | None) -> dict[str, Any]:
     follow_ups = [(item, f, n) for item in items for n, f in enumerate(results[item.id])]
-    labelled = [(item, f, n) for item, f, n in follow_ups if item.labels.star is not None or item.labels.axes is not None]
+    labelled = [(i, f, n) for i, f, n in follow_ups if i.labels.star is not None or i.labels.axes is not None]
     re_asks = [(item, f, n) for item, f, n in labelled if re_ask(f["target"], item)]
     first = [(item, f) for item, f, n in labelled if n == 0]
     verbatim = sum(bool(f["quote"]) and f["quote"] in item.answer for item, f, _ in follow_ups)

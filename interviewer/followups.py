@@ -309,12 +309,17 @@ def gaps(question: Question, grade: Grade, recent: str = "", asked: list[str] | 
     ]
     if missed:
         point = point_phrase(missed[0].text)
+        asks = missed[0].text.rstrip().endswith("?")  # a point that is itself a question (a 5-whys step)
         found.append(
             Gap(
                 "key_point",
                 f"missed key point of the model answer: {missed[0].text}",
-                'You said "{quote}". Where does “' + point + "” fit into that: how have you handled it, "
-                "or how would you?",
+                'You said "{quote}". '
+                + (
+                    f"A strong answer also asks “{point}?”: where did that come in for you?"
+                    if asks
+                    else f"Where does “{point}” fit into that: how have you handled it, or how would you?"
+                ),
                 quoter.quote(quoter.like(missed[0].text)),
             )
         )

@@ -38,4 +38,14 @@ def build_interviewer(settings: Settings, index: Index, backend: str | None = No
     from interviewer.storybank import story_hint
 
     bank, _ = question_bank(settings)
-    return Interviewer(bank, make_grader(index, model), session_log(settings), model, story_hint(settings, index))
+    # Follow-ups are chosen from the offline judgement even when an LLM grades: one LLM call per turn, not two.
+    judge = make_grader(index, None) if model is not None else None
+    return Interviewer(
+        bank,
+        make_grader(index, model),
+        session_log(settings),
+        model,
+        judge,
+        settings.follow_up_timeout,
+        story_hint=story_hint(settings, index),
+    )

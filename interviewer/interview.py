@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import re
+import threading
 import unicodedata
 from collections.abc import Callable
 from typing import Any
@@ -43,6 +44,7 @@ COMMANDS = {
     "/exit": "end",
 }
 MAX_ANSWER_CHARS = 20_000
+FOLLOW_UP_TIMEOUT = 10.0  # seconds the LLM gets to word a follow-up before the offline wording is used
 _INVISIBLE = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff"))  # zero-width characters and the BOM
 _log = logging.getLogger(__name__)
 
@@ -72,12 +74,18 @@ class Interviewer:
         grader: Grader,
         log: SessionLog,
         model: ChatModel | None = None,
+        judge: Grader | None = None,
+        follow_up_timeout: float = FOLLOW_UP_TIMEOUT,
         story_hint: StoryHint | None = None,
     ):
         self.bank = bank
         self.grader = grader
         self.log = log
         self.model = model
+        # The interim judgement that picks a follow-up: offline (cheap, deterministic) even when the
+        # final grade is an LLM's. Without one, the grader itself is used (tests script it).
+        self.judge = judge or grader
+        self.follow_up_timeout = follow_up_timeout
         self.story_hint = story_hint
 
     # --- lifecycle ---------------------------------------------------------------------------
@@ -230,49 +238,92 @@ class Interviewer:
         return self._emit(state, {"type": "debrief", "debrief": compose(state)})
 
     def _follow_up(self, state: SessionState) -> tuple[str, Gap, str | None] | None:
-        """(follow-up, the gap it probes, a note when the LLM failed and the offline one is used)."""
+        """(follow-up, the gap it probes, a note when the LLM failed and the offline one is used).
+
+        The gap is chosen from the offline judgement of everything said for this question; an LLM only
+        rewords it, within `follow_up_timeout`, and its wording is validated (see `_usable`)."""
         ex = state.exchange
         assert ex is not None
-        interim, _ = self.grader(ex.question, ex.combined_answer, state.config.level)
-        chosen = choose_offline(ex.question, interim, ex.follow_ups)
+        interim, _ = self.judge(ex.question, ex.combined_answer, state.config.level)
+        asked_targets = [
+            t.target for t in state.transcript if t.kind == "follow_up" and t.question == state.current and t.target
+        ]
+        chosen = choose_offline(ex.question, interim, asked_targets, ex.follow_ups, ex.answers[-1])
         if chosen is None:
             return None
         if self.model is None:
-            return *chosen, None
-        gap = chosen[1]
-        model_id = self.model.id
-
-        def fell_back(why: object) -> str:
-            return f"Note: {model_id} could not write this follow-up ({why}); the offline engine's follow-up is used."
-
+            return chosen.text, chosen.gap, None
+        gap = chosen.gap
+        model = self.model
+        model_id = model.id
+        messages = [
+            ("system", render_prompt("follow_up_system.md.j2")),
+            (
+                "user",
+                render_prompt(
+                    "follow_up.md.j2",
+                    question=ex.question.text,
+                    answer=ex.combined_answer[-6000:],
+                    gap=gap.reason,
+                    quote=gap.quote,
+                    asked=ex.follow_ups,
+                ),
+            ),
+        ]
         try:
-            written = self.model.complete(
-                [
-                    ("system", render_prompt("follow_up_system.md.j2")),
-                    (
-                        "user",
-                        render_prompt(
-                            "follow_up.md.j2",
-                            question=ex.question.text,
-                            answer=ex.combined_answer[-6000:],
-                            gap=gap.reason,
-                            quote=gap.quote,
-                            asked=ex.follow_ups,
-                        ),
-                    ),
-                ],
-                max_tokens=200,
-            )
-        except LLMError as exc:
-            return *chosen, fell_back(exc)  # the offline follow-up is always there to fall back on
+            written = _within(self.follow_up_timeout, lambda: model.complete(messages, max_tokens=200))
+        except (LLMError, TimeoutError) as exc:
+            why = f"no reply within {self.follow_up_timeout:g}s" if isinstance(exc, TimeoutError) else exc
+            return chosen.text, gap, _fell_back(model_id, why)  # the offline follow-up is always there
         written = " ".join(written.split())
-        if (
-            10 <= len(written) <= 400
-            and written.endswith("?")
-            and not re.search(r"(?i)\b(score|grade|hire)\b", written)
-        ):
+        if _usable(written, ex.combined_answer, ex.question.text):
             return written, gap, None
-        return *chosen, fell_back("its reply was not a usable follow-up question")
+        return chosen.text, gap, _fell_back(model_id, "its reply was not a usable follow-up question")
+
+
+def _fell_back(model_id: str, why: object) -> str:
+    return f"Note: {model_id} could not write this follow-up ({why}); the offline engine's follow-up is used."
+
+
+def _within(seconds: float, call: Callable[[], str]) -> str:
+    """`call()`, or TimeoutError after `seconds`. A daemon thread: an endpoint that accepts the connection
+    and never answers holds neither the turn nor the process's exit."""
+    box: dict[str, Any] = {}
+    done = threading.Event()
+
+    def run() -> None:
+        try:
+            box["reply"] = call()
+        except BaseException as exc:  # handed to the caller's thread
+            box["error"] = exc
+        finally:
+            done.set()
+
+    threading.Thread(target=run, name="follow-up-writer", daemon=True).start()
+    if not done.wait(seconds):
+        raise TimeoutError
+    if "error" in box:
+        raise box["error"]
+    return str(box["reply"])
+
+
+_QUOTED = re.compile(r'"([^"]{4,})"|“([^”]{4,})”')
+
+
+def _usable(written: str, answer: str, question: str) -> bool:
+    """One question, of a speakable length, that reveals no judgement, and whose quotes are the
+    candidate's (or the question's) own words: a reworded quote would put words in their mouth."""
+    if not (10 <= len(written) <= 400 and written.endswith("?")):
+        return False
+    if re.search(r"(?i)\b(score|grade|graded|hire|rubric)\b", written):
+        return False
+    said = " ".join(answer.split()).casefold()
+    asked = " ".join(question.split()).casefold()
+    for match in _QUOTED.finditer(written):
+        quoted = " ".join((match.group(1) or match.group(2)).split()).casefold().strip(" .,;:!?…")
+        if quoted not in said and quoted not in asked:
+            return False
+    return True
 
 
 def _last_asked(state: SessionState) -> str:

@@ -55,6 +55,8 @@ class Settings(BaseSettings):
     llm_timeout: float = 60.0
     llm_max_retries: int = 2  # retried with exponential backoff; Retry-After is honoured
     llm_max_tokens: int = 1500
+    # The LLM only words a follow-up the offline engine chose: past this, the offline wording is shown.
+    follow_up_timeout: float = 10.0
     openai_api_key: SecretStr | None = Field(
         default=None, validation_alias=AliasChoices("INTERVIEWER_OPENAI_API_KEY", "OPENAI_API_KEY")
     )

@@ -28,8 +28,8 @@ SECOND = "We moved the batch jobs to spot capacity and kept the SLOs at 99.5%."
 
 
 class ScriptedGrader:
-    """Grades every answer `decision`; a story with only its Situation, so the offline follow-up
-    chooser always finds a STAR gap to probe. Raises while `failing` is set."""
+    """Grades every answer `decision`; a story question answered with only its Situation, so the
+    offline follow-up chooser always finds a STAR gap to probe. Raises while `failing` is set."""
 
     def __init__(self, decision: str = "Hire") -> None:
         self.decision = decision
@@ -52,6 +52,7 @@ class ScriptedGrader:
             axes=[],
             star=star,
             retrieved=[],
+            story_question=True,
         )
         return grade, []
 

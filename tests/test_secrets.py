@@ -47,9 +47,9 @@ CORE = KEY.removeprefix("sk-test-")  # a leak that masked only the prefix is sti
 def leaky_responder() -> Callable[[dict], Reply]:
     """Each kind of request cycles through faults that echo the key, and replies that quote it.
 
-    In a two-question interview: interim grade 1 gets 500 twice (offline), follow-up 1 a 401 (offline,
-    with a note), grade 1 invalid JSON then a valid grade quoting the key, interim grade 2 a 429 then
-    a grade, follow-up 2 an LLM follow-up quoting the key, grade 2 500 twice (offline, with a note).
+    In a two-question interview (follow-ups are chosen offline; the LLM only words them): follow-up 1
+    gets a 401 (offline, with a note), grade 1 500 twice (offline, with a note), follow-up 2 an LLM
+    follow-up quoting the key, grade 2 invalid JSON then a valid grade quoting the key.
     """
     follow_ups = itertools.cycle(
         [

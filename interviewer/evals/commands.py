@@ -1,4 +1,4 @@
-"""The batch-eval commands: `interviewer eval grade | compare | robustness | corpus`.
+"""The batch-eval commands: `interviewer eval grade | compare | robustness | corpus | followups`.
 
 `register(eval_app)` adds them to the CLI's `eval` sub-app. Heavy modules (the grader, the index,
 torch through the embedding model, matplotlib) are imported inside the commands, so `interviewer
@@ -345,9 +345,73 @@ def eval_corpus(
         err.print(f"[red]{escape(e['question_id'])}: {escape(e['error'])}[/red]")
 
 
+# --- eval followups ---------------------------------------------------------------------------------
+
+
+def eval_followups(
+    file: Annotated[
+        Path,
+        typer.Argument(
+            exists=True, dir_okay=False, help="JSONL: id, question, answer[, label, level, split, star, axes]."
+        ),
+    ],
+    out: Annotated[Path | None, typer.Option(help="Run folder (default evals/runs/followups-<timestamp>).")] = None,
+    split: Annotated[
+        str | None, typer.Option(help="Only the lines of this split: train or heldout.", show_default=False)
+    ] = None,
+    follow_ups: Annotated[int, typer.Option(min=1, max=3, help="Follow-ups chosen per answer, one after another.")] = 2,
+) -> None:
+    """The follow-ups the interviewer would ask for each answer; with labels, how often they re-ask."""
+    from datetime import UTC, datetime
+
+    from interviewer.corpus import question_bank
+    from interviewer.evals.followups import SUMMARY_JSON, SUMMARY_MD, run_followups
+    from interviewer.evals.grading import SPLITS
+    from interviewer.grading import warm_up
+
+    if split is not None and split not in SPLITS:
+        raise typer.BadParameter(f"{split!r} is not one of {', '.join(SPLITS)}", param_hint="--split")
+    out = out or Path("evals/runs") / f"followups-{datetime.now(UTC).strftime('%Y%m%dT%H%M%SZ')}"
+    settings = Settings()
+    index = open_index(settings)
+    bank, _ = question_bank(settings)
+    with err.status("loading the embedding model and the grader's corpus caches"):
+        warm_up(index)
+    err.print(f"results: {escape(str(out))}")
+    with _progress("follow-ups") as progress:
+        task = progress.add_task("choosing follow-ups", total=None, status="")
+
+        def on_start(todo: int, problems: list[str]) -> None:
+            _warn_lines(problems)
+            progress.update(task, total=todo)
+
+        summary = run_followups(
+            file, out, index, bank, split, follow_ups, on_start=on_start, on_item=lambda: progress.advance(task)
+        )
+    if not summary["answers"]:
+        err.print("No usable answers in the file" + (f" for split {split}." if split else "."))
+        raise typer.Exit(1)
+
+    def pct(fig: dict[str, Any]) -> str:
+        return "n/a" if fig["value"] is None else f"{100 * fig['value']:.1f}% ({fig['hits']}/{fig['of']})"
+
+    table = Table("figure", "value", title=f"{escape(file.name)}: follow-ups, split {summary['split']}")
+    table.add_row("answers", str(summary["answers"]))
+    table.add_row("follow-ups", f"{summary['follow_ups']} ({follow_ups} asked for per answer)")
+    table.add_row("re-ask rate", pct(summary["re_ask_rate"]))
+    table.add_row("re-ask rate, first follow-ups", pct(summary["re_ask_rate_first_follow_up"]))
+    table.add_row("verbatim quotes", pct(summary["verbatim_quote_rate"]))
+    table.add_row("below Strong Hire with a follow-up", pct(summary["below_strong_hire_with_follow_up"]))
+    table.add_row("duplicate targets", str(summary["duplicate_targets"]))
+    table.add_row("target mix", escape(", ".join(f"{k} {v}" for k, v in summary["target_mix"].items())))
+    console.print(table)
+    console.print(f"wrote {out / 'results.jsonl'}, {out / SUMMARY_JSON}, {out / SUMMARY_MD}")
+
+
 def register(eval_app: typer.Typer) -> None:
-    """Add grade, compare, robustness and corpus to the `interviewer eval` sub-app."""
+    """Add grade, compare, robustness, corpus and followups to the `interviewer eval` sub-app."""
     eval_app.command("grade")(eval_grade)
     eval_app.command("compare")(eval_compare)
     eval_app.command("robustness")(eval_robustness)
     eval_app.command("corpus")(eval_corpus)
+    eval_app.command("followups")(eval_followups)

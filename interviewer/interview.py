@@ -23,8 +23,9 @@ from interviewer.followups import Gap, choose_offline
 from interviewer.grading.grade import Grade
 from interviewer.llm import ChatModel, LLMError
 from interviewer.prompts import render_prompt
+from interviewer.panel import panel
 from interviewer.questions import Question
-from interviewer.session import SessionConfig, SessionState, apply, new_state, plan_questions, replay
+from interviewer.session import SessionConfig, SessionState, Turn, apply, new_state, plan_questions, replay
 from interviewer.session_log import SessionLog
 
 # (question, answer, the level the candidate interviews for) -> (grade, notes such as "LLM fell back")
@@ -40,6 +41,7 @@ COMMANDS = {
     "/exit": "end",
 }
 MAX_ANSWER_CHARS = 20_000
+MAX_QUESTION_CHARS = 1_000  # a drilled question the candidate typed
 _INVISIBLE = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff"))  # zero-width characters and the BOM
 _log = logging.getLogger(__name__)
 
@@ -72,16 +74,32 @@ class Interviewer:
     # --- lifecycle ---------------------------------------------------------------------------
 
     def start(self, config: SessionConfig) -> SessionState:
+        if config.question is not None:
+            drilled = " ".join(config.question.split())
+            if not drilled:
+                raise InterviewError("the question to drill is empty: pick one from the bank or type your own")
+            if len(drilled) > MAX_QUESTION_CHARS:
+                raise InterviewError(f"that question is {len(drilled):,} characters; the limit is {MAX_QUESTION_CHARS}")
+            config = config.model_copy(update={"question": drilled, "questions": 1})
         plan = plan_questions(self.bank, config)
         if not plan:
             raise InterviewError(f"no questions for track {config.track!r}; pick another track")
+        askers = panel().rotation(len(plan), config.seed)
         session_id = self.log.new_id()
         first = self.log.append(
             session_id,
-            {"type": "started", "config": config.model_dump(), "plan": [q.model_dump() for q in plan]},
+            {
+                "type": "started",
+                "config": config.model_dump(),
+                "plan": [q.model_dump() for q in plan],
+                "askers": askers,
+            },
         )
         state = new_state(session_id, first)
-        return self._emit(state, {"type": "asked", "index": 0, "kind": "question", "text": _ask(plan[0], 1, len(plan))})
+        return self._emit(
+            state,
+            {"type": "asked", "index": 0, "kind": "question", "text": _ask(plan[0], 1, len(plan)), "speaker": askers[0]},
+        )
 
     def resume(self, session_id: str) -> SessionState:
         return replay(session_id, self.log.read(session_id))
@@ -102,12 +120,21 @@ class Interviewer:
                 state = self._grade(state, state.current)
             return self._advance(state)
         if command == "repeat":
+            last = _last_asked_turn(state)
             return self._emit(
-                state, {"type": "asked", "index": state.current, "kind": "repeat", "text": _last_asked(state)}
+                state,
+                {"type": "asked", "index": state.current, "kind": "repeat", "text": last.text, "speaker": last.speaker},
             )
         if command == "clarify":
             return self._emit(
-                state, {"type": "asked", "index": state.current, "kind": "clarify", "text": _clarify(ex.question)}
+                state,
+                {
+                    "type": "asked",
+                    "index": state.current,
+                    "kind": "clarify",
+                    "text": _clarify(ex.question),
+                    "speaker": ex.asker,
+                },
             )
         if not text.strip():
             raise InterviewError("empty answer: type your answer, or /skip, /repeat, /clarify, /end")
@@ -165,10 +192,7 @@ class Interviewer:
                 text_, gap, note = follow_up
                 if note:  # the LLM failed: say so in the transcript, before the offline follow-up
                     state = self._emit(state, {"type": "asked", "index": state.current, "kind": "note", "text": note})
-                return self._emit(
-                    state,
-                    {"type": "asked", "index": state.current, "kind": "follow_up", "text": text_, "target": gap.target},
-                )
+                return self._emit(state, _spoken_follow_up(state, text_, gap.target))
         return self._advance(self._grade(state, state.current))
 
     def _grade(self, state: SessionState, index: int) -> SessionState:
@@ -191,10 +215,16 @@ class Interviewer:
         state = self._emit(state, {"type": "advanced", "to": nxt})
         if nxt >= len(state.exchanges):
             return self._finish(state, early=False)
-        question = state.exchanges[nxt].question
+        ex = state.exchanges[nxt]
         return self._emit(
             state,
-            {"type": "asked", "index": nxt, "kind": "question", "text": _ask(question, nxt + 1, len(state.exchanges))},
+            {
+                "type": "asked",
+                "index": nxt,
+                "kind": "question",
+                "text": _ask(ex.question, nxt + 1, len(state.exchanges)),
+                "speaker": ex.asker,
+            },
         )
 
     def _finish(self, state: SessionState, early: bool) -> SessionState:
@@ -250,13 +280,26 @@ class Interviewer:
         return *chosen, fell_back("its reply was not a usable follow-up question")
 
 
-def _last_asked(state: SessionState) -> str:
+def _last_asked_turn(state: SessionState) -> Turn:
     """The question or follow-up the candidate is answering: never a clarification, a note or a repeat."""
     return next(
-        t.text
+        t
         for t in reversed(state.transcript)
         if t.role == "interviewer" and t.kind in ("question", "follow_up") and t.question == state.current
     )
+
+
+def _spoken_follow_up(state: SessionState, text: str, target: str) -> dict[str, Any]:
+    """The follow-up event with who asks it (the owner of its gap, else the question's asker) and
+    their lead-in. Sessions logged before the panel (no asker) keep speaking with no name."""
+    ex = state.exchange
+    assert ex is not None
+    event: dict[str, Any] = {"type": "asked", "index": state.current, "kind": "follow_up", "text": text, "target": target}
+    if ex.asker is None:
+        return event
+    speaker = panel().speaker_for(target, ex.asker)
+    lead_in = panel().lead_in(speaker, target, state.current + len(ex.follow_ups))
+    return {**event, "speaker": speaker, **({"lead_in": lead_in} if lead_in else {})}
 
 
 def _ask(question: Question, n: int, total: int) -> str:

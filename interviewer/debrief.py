@@ -102,7 +102,9 @@ def write_ups(state: SessionState) -> list[dict[str, Any]]:
     """Each interviewer's write-up in the corpus's feedback format, from the questions they asked
     and the axes they own (scored on every graded question, whoever asked it)."""
     who = askers(state)
-    return [_write_up(state, person, [n for n, a in enumerate(who) if a == person.id]) for person in panel().interviewers]
+    return [
+        _write_up(state, person, [n for n, a in enumerate(who) if a == person.id]) for person in panel().interviewers
+    ]
 
 
 def _write_up(state: SessionState, person: PanelInterviewer, asked: list[int]) -> dict[str, Any]:
@@ -122,18 +124,21 @@ def _write_up(state: SessionState, person: PanelInterviewer, asked: list[int]) -
     }
     # A gap is the rubric's: an axis a question tests, left unevidenced or at 2 or less.
     gaps = [axis for axis, rows in owned.items() if any(a.tested and (a.score or 0) <= 2 for _, a in rows)]
-    indexes = [exchanges[n].grade.decision_index for n in graded if exchanges[n].grade] + [0] * len(skipped)
+    indexes = [g.decision_index for n in graded if (g := exchanges[n].grade) is not None] + [0] * len(skipped)
     if indexes:
         decision = overall_decision(indexes)
         confidence = "High" if len(indexes) >= 2 else "Medium"
     else:  # asked nothing answered: judges on the panel's grades and its own axes
-        everyone = [e.grade.decision_index for e in exchanges if e.grade] + [0] * sum(e.skipped for e in exchanges)
+        everyone = [e.grade.decision_index for e in exchanges if e.grade is not None]
+        everyone += [0] * sum(e.skipped for e in exchanges)
         decision, confidence = overall_decision(everyone), "Low"
     caps: list[str] = []
     lean_no = DECISIONS.index("Lean No Hire")
     if gaps and DECISIONS.index(decision) > lean_no:  # "Below bar on one critical axis" (Quick Rubric)
         decision = DECISIONS[lean_no]
-        caps.append(f"held at Lean No Hire: a gap on {', '.join(names[g] for g in gaps)}, an axis this interviewer owns")
+        caps.append(
+            f"held at Lean No Hire: a gap on {', '.join(names[g] for g in gaps)}, an axis this interviewer owns"
+        )
     block = _block(state, person)
     if block is not None:
         decision, confidence = "No Hire", "High"
@@ -147,9 +152,10 @@ def _write_up(state: SessionState, person: PanelInterviewer, asked: list[int]) -
             evidence += [f'Q{n + 1} ({names[axis]}): "{e.quote}"' for e in a.evidence[:1] if e.quote]
         best = max(rows, key=lambda r: r[1].score or 0, default=None)
         worst = min(rows, key=lambda r: r[1].score or 0, default=None)
-        if means[axis] is not None and means[axis] >= 4 and best is not None:
-            strengths.append(f"{names[axis]} ({means[axis]}/5): {best[1].shown or best[1].feedback}")
-        if axis in gaps or means[axis] is None:
+        mean = means[axis]
+        if mean is not None and mean >= 4 and best is not None:
+            strengths.append(f"{names[axis]} ({mean}/5): {best[1].shown or best[1].feedback}")
+        if axis in gaps or mean is None:
             why = worst[1].missing or worst[1].feedback if worst is not None else ""
             risks.append(f"{names[axis]}: {why or 'no evidence across the interview'}")
     for n in graded:
@@ -162,7 +168,9 @@ def _write_up(state: SessionState, person: PanelInterviewer, asked: list[int]) -
     if skipped:
         risks.append(f"Skipped {', '.join(f'Q{n + 1}' for n in skipped)}: no evidence is not good evidence")
     if block is not None:
-        risks.insert(0, f"{block['name']} (Q{block['question']}): \"{block['quote']}\"" if block["quote"] else block["name"])
+        risks.insert(
+            0, f'{block["name"]} (Q{block["question"]}): "{block["quote"]}"' if block["quote"] else block["name"]
+        )
 
     scored = [f"{names[a]} {'no evidence' if m is None else f'{m}/5'}" for a, m in means.items()]
     asked_text = ", ".join(f"Q{n + 1} ({_decision_of(exchanges[n])})" for n in asked) or "no question"
@@ -212,7 +220,13 @@ def _block(state: SessionState, person: PanelInterviewer) -> dict[str, Any] | No
         for flag in e.grade.red_flags if e.grade else []:
             if flag.flag in person.blocks_on:
                 quote = next((ev.quote for ev in flag.evidence if ev.quote), "")
-                return {"interviewer": person.id, "flag": flag.flag, "name": flag.name, "question": n + 1, "quote": quote}
+                return {
+                    "interviewer": person.id,
+                    "flag": flag.flag,
+                    "name": flag.name,
+                    "question": n + 1,
+                    "quote": quote,
+                }
     return None
 
 
@@ -309,7 +323,8 @@ def _render_panel(debrief: dict[str, Any], safe: Callable[[str], str], bullets: 
         asked = ", ".join(f"Q{n}" for n in u["asked"]) or "no question"
         out.append(
             f"\n### {safe(u['name'])} · {safe(u['role'])} (owns {', '.join(u['owns'])}; asked {asked})\n\n"
-            f"- **Decision**: {u['decision']} ({u['confidence']} confidence)\n- **Scope Fit**: {safe(u['scope_fit'])}\n\n"
+            f"- **Decision**: {u['decision']} ({u['confidence']} confidence)\n"
+            f"- **Scope Fit**: {safe(u['scope_fit'])}\n\n"
             f"**Summary**\n\n{safe(u['summary'])}\n\n**Evidence**\n\n{bullets([safe(e) for e in u['evidence']])}\n\n"
             f"**Strengths**\n\n{bullets([safe(e) for e in u['strengths']])}\n\n"
             f"**Risks/Concerns**\n\n{bullets([safe(e) for e in u['risks']])}\n\n"

@@ -22,8 +22,8 @@ from interviewer.debrief import compose
 from interviewer.followups import Gap, choose_offline
 from interviewer.grading.grade import Grade
 from interviewer.llm import ChatModel, LLMError
-from interviewer.prompts import render_prompt
 from interviewer.panel import panel
+from interviewer.prompts import render_prompt
 from interviewer.questions import Question
 from interviewer.session import SessionConfig, SessionState, Turn, apply, new_state, plan_questions, replay
 from interviewer.session_log import SessionLog
@@ -98,7 +98,13 @@ class Interviewer:
         state = new_state(session_id, first)
         return self._emit(
             state,
-            {"type": "asked", "index": 0, "kind": "question", "text": _ask(plan[0], 1, len(plan)), "speaker": askers[0]},
+            {
+                "type": "asked",
+                "index": 0,
+                "kind": "question",
+                "text": _ask(plan[0], 1, len(plan)),
+                "speaker": askers[0],
+            },
         )
 
     def resume(self, session_id: str) -> SessionState:
@@ -294,7 +300,13 @@ def _spoken_follow_up(state: SessionState, text: str, target: str) -> dict[str, 
     their lead-in. Sessions logged before the panel (no asker) keep speaking with no name."""
     ex = state.exchange
     assert ex is not None
-    event: dict[str, Any] = {"type": "asked", "index": state.current, "kind": "follow_up", "text": text, "target": target}
+    event: dict[str, Any] = {
+        "type": "asked",
+        "index": state.current,
+        "kind": "follow_up",
+        "text": text,
+        "target": target,
+    }
     if ex.asker is None:
         return event
     speaker = panel().speaker_for(target, ex.asker)

@@ -136,24 +136,26 @@ def _write_up(state: SessionState, person: PanelInterviewer, asked: list[int]) -
     lean_no = DECISIONS.index("Lean No Hire")
     if gaps and DECISIONS.index(decision) > lean_no:  # "Below bar on one critical axis" (Quick Rubric)
         decision = DECISIONS[lean_no]
-        caps.append(
-            f"held at Lean No Hire: a gap on {', '.join(names[g] for g in gaps)}, an axis this interviewer owns"
-        )
+        caps.append(f"Held at Lean No Hire by a gap on {', '.join(names[g] for g in gaps)}, which {person.name} owns.")
     block = _block(state, person)
     if block is not None:
         decision, confidence = "No Hire", "High"
-        caps.append(f"blocks the hire: {block['name']} in Q{block['question']}")
+        caps.append(f"Blocks the hire: {block['name']} in Q{block['question']}.")
 
     evidence: list[str] = []
     strengths: list[str] = []
     risks: list[str] = []
+    quoted: set[str] = set()  # one quote backs one line, even when it evidences several axes
     for axis, rows in owned.items():
         for n, a in rows:
-            evidence += [f'Q{n + 1} ({names[axis]}): "{e.quote}"' for e in a.evidence[:1] if e.quote]
+            for shown in a.evidence[:1]:
+                if shown.quote and shown.quote not in quoted:
+                    quoted.add(shown.quote)
+                    evidence.append(f'Q{n + 1} ({names[axis]}): "{shown.quote}"')
         best = max(rows, key=lambda r: r[1].score or 0, default=None)
         worst = min(rows, key=lambda r: r[1].score or 0, default=None)
         mean = means[axis]
-        if mean is not None and mean >= 4 and best is not None:
+        if mean is not None and mean >= 4 and best is not None and axis not in gaps:
             strengths.append(f"{names[axis]} ({mean}/5): {best[1].shown or best[1].feedback}")
         if axis in gaps or mean is None:
             why = worst[1].missing or worst[1].feedback if worst is not None else ""
@@ -162,9 +164,14 @@ def _write_up(state: SessionState, person: PanelInterviewer, asked: list[int]) -
         grade = exchanges[n].grade
         assert grade is not None
         if not any(line.startswith(f"Q{n + 1} ") for line in evidence):
-            evidence += [f'Q{n + 1}: "{q}"' for q in grade.quotes[:1]]
+            evidence += [f'Q{n + 1}: "{q}"' for q in grade.quotes[:1] if q not in quoted]
         strengths += [f"Q{n + 1}: {p.text}" for p in grade.strengths[:1]]
         risks += [f"Q{n + 1}: {p.text}" for p in grade.risks[:1]]
+        risks += [  # the gaps of the question asked, on axes someone else owns
+            f"Q{n + 1} ({a.name}): {a.missing or 'no evidence'}"
+            for a in grade.axes
+            if a.tested and (a.score or 0) <= 2 and a.axis not in person.owns
+        ]
     if skipped:
         risks.append(f"Skipped {', '.join(f'Q{n + 1}' for n in skipped)}: no evidence is not good evidence")
     if block is not None:
@@ -172,13 +179,25 @@ def _write_up(state: SessionState, person: PanelInterviewer, asked: list[int]) -
             0, f'{block["name"]} (Q{block["question"]}): "{block["quote"]}"' if block["quote"] else block["name"]
         )
 
-    scored = [f"{names[a]} {'no evidence' if m is None else f'{m}/5'}" for a, m in means.items()]
+    scored = []
+    for axis, mean in means.items():
+        unevidenced = [f"Q{n + 1}" for n, a in owned[axis] if a.tested and a.score is None]
+        text = f"{names[axis]} {'no evidence' if mean is None else f'{mean}/5'}"
+        scored.append(text + (f" (no evidence in {', '.join(unevidenced)})" if unevidenced and mean else ""))
     asked_text = ", ".join(f"Q{n + 1} ({_decision_of(exchanges[n])})" for n in asked) or "no question"
     summary = f"Asked {asked_text}. On the axes {person.name} owns: {'; '.join(scored)}."
     if caps:
-        summary += " Decision " + "; ".join(caps) + "."
-    focus_axes = gaps or sorted((a for a in means if means[a] is not None), key=lambda a: means[a] or 0)[:1]
-    focus = " and ".join(names[a].lower() for a in focus_axes) or "the gaps above"
+        summary += " " + " ".join(caps)
+    # What to work on: the owned gaps, else the gaps of the questions this interviewer asked, else
+    # the weakest owned axis.
+    asked_grades = [g for n in graded if (g := exchanges[n].grade) is not None]
+    asked_gaps = {a.axis for g in asked_grades for a in g.axes if a.tested and (a.score or 0) <= 2}
+    focus_names = [names[a] for a in gaps] or [rubric().axis(a).name for a in sorted(asked_gaps)]
+    if not focus_names:
+        focus_names = [
+            names[a] for a in sorted((a for a in means if means[a] is not None), key=lambda a: means[a] or 0)[:1]
+        ]
+    focus = " and ".join(n.lower() for n in focus_names) or "the gaps above"
     template = person.recommendations.get("blocked" if block and "blocked" in person.recommendations else decision)
     recommendation = (template or "").format(level=level, focus=focus, block=block["name"] if block else "")
     return {

@@ -34,7 +34,13 @@ def to_markdown(state: SessionState) -> str:
             if turn.question != n:
                 continue
             person = panel().get(turn.speaker)
-            who = "Candidate" if turn.role != "interviewer" else f"{person.name} ({person.role})" if person else "Interviewer"
+            who = (
+                "Candidate"
+                if turn.role != "interviewer"
+                else f"{person.name} ({person.role})"
+                if person
+                else "Interviewer"
+            )
             label = f" ({turn.kind.replace('_', '-')})" if turn.kind not in ("question", "answer") else ""
             body = turn.text.replace("\n", "\n> ")
             out.append(f"**{who}{label}:**\n\n> {body}\n")

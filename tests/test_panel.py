@@ -120,9 +120,7 @@ def asked(interviewer: Interviewer, state: SessionState) -> list[tuple[Any, ...]
     ]
 
 
-def test_a_panel_interview_three_interviewers_speak_and_each_writes_up(
-    interviewer: Interviewer, grader: PanelGrader
-):
+def test_a_panel_interview_three_interviewers_speak_and_each_writes_up(interviewer: Interviewer, grader: PanelGrader):
     state = interviewer.start(SessionConfig(track="leadership", questions=3, follow_ups=1, seed=0))
     plan = [e.question for e in state.exchanges]
     assert [e.asker for e in state.exchanges] == ["hiring_manager", "technical_peer", "bar_raiser"]

@@ -215,6 +215,9 @@ def _write_up(state: SessionState, person: PanelInterviewer, asked: list[int]) -
         "risks": risks[:5],
         "recommendation": recommendation,
         "blocks": block,
+        "asks": person.asks,
+        "engine": "offline",  # panel_writer.rewrite puts the model's id here when it wrote the prose
+        "notes": [],
     }
 
 
@@ -348,5 +351,6 @@ def _render_panel(debrief: dict[str, Any], safe: Callable[[str], str], bullets: 
             f"**Strengths**\n\n{bullets([safe(e) for e in u['strengths']])}\n\n"
             f"**Risks/Concerns**\n\n{bullets([safe(e) for e in u['risks']])}\n\n"
             f"**Recommendation**\n\n{safe(u['recommendation'])}\n"
+            + "".join(f"\n_Note: {safe(n)}_\n" for n in u.get("notes", []))
         )
     return "".join(out)

@@ -23,6 +23,7 @@ from interviewer.followups import Gap, choose_offline
 from interviewer.grading.grade import Grade
 from interviewer.llm import ChatModel, LLMError
 from interviewer.panel import panel
+from interviewer.panel_writer import rewrite as rewrite_write_ups
 from interviewer.prompts import render_prompt
 from interviewer.questions import Question
 from interviewer.session import SessionConfig, SessionState, Turn, apply, new_state, plan_questions, replay
@@ -167,7 +168,7 @@ class Interviewer:
             regraded = regraded or state.exchanges[index].grade is not None
         if state.ended:
             if regraded or state.debrief is None:
-                state = self._emit(state, {"type": "debrief", "debrief": compose(state)})
+                state = self._emit(state, {"type": "debrief", "debrief": self._compose(state)})
             return state
         ex = state.exchange
         if ex is None:  # advanced past the last question; the end was not logged
@@ -238,7 +239,12 @@ class Interviewer:
         state = self._emit(state, {"type": "ended", "early": early})
         for index in state.ungraded:  # the exchange /end interrupted, and any whose grading failed
             state = self._grade(state, index)
-        return self._emit(state, {"type": "debrief", "debrief": compose(state)})
+        return self._emit(state, {"type": "debrief", "debrief": self._compose(state)})
+
+    def _compose(self, state: SessionState) -> dict[str, Any]:
+        """The debrief; with an LLM, the panel's write-ups in its words (the decisions stay the rubric's)."""
+        debrief = compose(state)
+        return debrief if self.model is None else rewrite_write_ups(debrief, self.model)
 
     def _follow_up(self, state: SessionState) -> tuple[str, Gap, str | None] | None:
         """(follow-up, the gap it probes, a note when the LLM failed and the offline one is used)."""

@@ -14,6 +14,7 @@ from tests.test_web import launched  # noqa: F401  (the launched app fixture)
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 SHOTS = PROJECT_DIR / "screenshots"
+BOT_MESSAGE = ".message-row.bot-row"  # an interviewer's message in Gradio 6's Chatbot
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update"]
 
 
@@ -50,11 +51,74 @@ def test_practice_in_the_browser(browser, launched, corpus_index: Index):  # noq
     page.get_by_text("Question 1 of 3").first.wait_for(timeout=60_000)
     for n in range(1, 4):
         answer(page, STRONG, "Follow-up:", count=n)
-        answer(page, FOLLOW_UP_ANSWER, f"Question {n + 1} of 3" if n < 3 else "Risks/Concerns")
+        answer(page, FOLLOW_UP_ANSWER, f"Question {n + 1} of 3" if n < 3 else "Panel decision")
         feedback = page.locator(".feedback")
         assert "Decision:" in feedback.inner_text() and "Per-axis scores" in feedback.inner_text()
         if n == 1:
             page.screenshot(path=str(SHOTS / "2-graded-answer.png"), full_page=True)
     page.screenshot(path=str(SHOTS / "3-debrief.png"), full_page=True)
     assert page.get_by_text("Transcript").count() > 0
+    print(f"\nscreenshots: {SHOTS}")
+
+
+def speaking(page) -> str:
+    """The id of the interviewer the panel view marks as speaking, once it is marked."""
+    from playwright.sync_api import expect as expect_that
+
+    marked = page.locator(".panel .who.speaking")
+    expect_that(marked).to_have_count(1, timeout=60_000)
+    return marked.get_attribute("data-interviewer") or ""
+
+
+def test_a_panel_interview_and_a_drill_in_the_browser(browser, launched, corpus_index: Index):  # noqa: F811
+    """Three questions from three interviewers, each follow-up from the owner of its gap, the debrief
+    with three write-ups; then a drill of the candidate's own question. Screenshots: screenshots/panel-*."""
+    from playwright.sync_api import expect as expect_that
+
+    from interviewer.panel import panel
+
+    SHOTS.mkdir(exist_ok=True)
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.goto(launched.local_url)
+    page.get_by_role("button", name="Start interview").click()
+    page.get_by_text("Question 1 of 3").first.wait_for(timeout=60_000)
+    askers = []
+    for n in range(1, 4):
+        asker = speaking(page)
+        askers.append(asker)
+        person = panel().get(asker)
+        assert person is not None
+        # The chat names who asks: the last interviewer message opens with their name.
+        last_bot = page.locator(BOT_MESSAGE).last
+        expect_that(last_bot).to_contain_text(person.name, timeout=60_000)
+        if n == 1:
+            page.screenshot(path=str(SHOTS / "panel-1-question.png"), full_page=True)
+        answer(page, STRONG, "Follow-up:", count=n)
+        follow_up = page.locator(BOT_MESSAGE).last
+        who = speaking(page)
+        expect_that(follow_up).to_contain_text(panel().get(who).name, timeout=60_000)  # type: ignore[union-attr]
+        if n == 1:
+            page.screenshot(path=str(SHOTS / "panel-2-follow-up.png"), full_page=True)
+        answer(page, FOLLOW_UP_ANSWER, f"Question {n + 1} of 3" if n < 3 else "Panel decision")
+    assert askers == panel().rotation(3, 0)  # three interviewers, one question each
+    expect_that(page.locator(".panel .who.speaking")).to_have_count(0, timeout=60_000)  # ended
+    for person in panel().interviewers:
+        expect_that(page.get_by_text(f"{person.name} · {person.role} (owns", exact=False)).to_have_count(1)
+    page.get_by_text("Panel decision").first.scroll_into_view_if_needed()
+    page.screenshot(path=str(SHOTS / "panel-3-debrief.png"), full_page=True)
+
+    # Drill: the picker over the bank, then "ask me my own question".
+    page.get_by_text("Drill one question").first.click()
+    picker = page.get_by_label("Question", exact=True)
+    picker.click()
+    picker.fill("underperformer")
+    option = page.get_by_role("option").first
+    option.wait_for(timeout=10_000)
+    picked = option.inner_text()
+    option.click()
+    page.screenshot(path=str(SHOTS / "panel-4-drill-picker.png"), full_page=True)
+    page.get_by_role("button", name="Drill this question").click()
+    page.get_by_text("Question 1 of 1").first.wait_for(timeout=60_000)
+    expect_that(page.locator(BOT_MESSAGE).last).to_contain_text(picked.split("] ", 1)[-1][:40])
+    page.screenshot(path=str(SHOTS / "panel-5-drilled.png"), full_page=True)
     print(f"\nscreenshots: {SHOTS}")

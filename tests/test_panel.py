@@ -306,3 +306,72 @@ def test_a_question_the_bank_does_not_have_is_not_matched(bank: list[Question]):
             f"what did week {rng.randint(1, 52)} look like?"
         )
         assert find_question(bank, typed) is None, typed
+
+
+# --- write-ups with an LLM -------------------------------------------------------------------------
+
+
+class WriterModel:
+    """A chat model that writes follow-ups plainly and write-ups with `write_up(person name)`."""
+
+    id = "openai:scripted"
+
+    def __init__(self, write_up) -> None:
+        self.write_up = write_up
+        self.prompts: list[str] = []
+
+    def complete(self, messages: Any, *, max_tokens: int | None = None) -> str:
+        system, user = messages[0][1], messages[1][1]
+        if "writing your feedback" not in system:
+            return "What did you change so the fix no longer depended on you?"
+        self.prompts.append(user)
+        name = next(p.name for p in panel().interviewers if f"You are {p.name}," in user)
+        reply = self.write_up(name)
+        if isinstance(reply, Exception):
+            raise reply
+        return reply
+
+    def stream(self, messages: Any, *, max_tokens: int | None = None):
+        yield self.complete(messages, max_tokens=max_tokens)
+
+
+def drill_with(tmp_path: Path, bank: list[Question], model: WriterModel, answer: str = ANSWER) -> SessionState:
+    grader = PanelGrader()
+    question = next(q for q in bank if q.track == "leadership")
+    grader.scripts = {question.id: Script(gap="star:result", decision="Hire")}
+    interviewer = Interviewer(bank, grader, SessionLog(tmp_path / "llm"), model)  # type: ignore[arg-type]
+    state = interviewer.start(SessionConfig(question=question.id, follow_ups=1))
+    state = interviewer.submit(state, answer)
+    return interviewer.submit(state, FOLLOW_UP)
+
+
+def test_with_an_llm_the_write_ups_prose_is_the_models_and_the_decisions_are_not(tmp_path: Path, bank):
+    from interviewer.llm import LLMError
+
+    def write_up(name: str):
+        if name.startswith("Priya"):
+            return '```json\n{"summary": "Clear cost ownership with numbers. Evolution plan is thin.", ' + (
+                '"recommendation": "Hire for Senior EM; pair with Finance on forecasting."}\n```'
+            )
+        if name.startswith("Daniel"):
+            return '{"summary": "Says Strong Hire material throughout.", "recommendation": "Strong Hire now."}'
+        return LLMError("openai:scripted failed: connection refused")
+
+    offline = drill_with(tmp_path / "offline", bank, None)  # type: ignore[arg-type]
+    model = WriterModel(write_up)
+    state = drill_with(tmp_path, bank, model)
+    assert state.debrief is not None and offline.debrief is not None
+    ups = {u["name"].split()[0]: u for u in state.debrief["write_ups"]}
+    before = {u["name"].split()[0]: u for u in offline.debrief["write_ups"]}
+    assert ups["Priya"]["summary"] == "Clear cost ownership with numbers. Evolution plan is thin."
+    assert ups["Priya"]["engine"] == "openai:scripted" and ups["Priya"]["notes"] == []
+    # A reply naming another decision, and a model that fails: the offline prose, with a note.
+    for who, why in (("Daniel", "not the write-up asked for"), ("Maya", "connection refused")):
+        assert ups[who]["summary"] == before[who]["summary"] and ups[who]["engine"] == "offline"
+        assert len(ups[who]["notes"]) == 1 and why in ups[who]["notes"][0]
+    for key in ("decision", "confidence", "scope_fit", "evidence", "risks"):  # never the model's
+        assert [u[key] for u in ups.values()] == [u[key] for u in before.values()]
+    assert state.debrief["panel"] == offline.debrief["panel"]
+    assert "could not write this write-up" in render(state.debrief)
+    # The candidate's words reach the prompt datamarked, between random delimiters.
+    assert all("cut\u02c6spend\u02c628%" in p and "NOTES-" in p for p in model.prompts)

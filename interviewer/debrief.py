@@ -158,8 +158,7 @@ def _write_up(state: SessionState, person: PanelInterviewer, asked: list[int]) -
         if mean is not None and mean >= 4 and best is not None and axis not in gaps:
             strengths.append(f"{names[axis]} ({mean}/5): {best[1].shown or best[1].feedback}")
         if axis in gaps or mean is None:
-            why = worst[1].missing or worst[1].feedback if worst is not None else ""
-            risks.append(f"{names[axis]}: {why or 'no evidence across the interview'}")
+            risks.append(_axis_risk(worst))
     for n in graded:
         grade = exchanges[n].grade
         assert grade is not None
@@ -168,9 +167,7 @@ def _write_up(state: SessionState, person: PanelInterviewer, asked: list[int]) -
         strengths += [f"Q{n + 1}: {p.text}" for p in grade.strengths[:1]]
         risks += [f"Q{n + 1}: {p.text}" for p in grade.risks[:1]]
         risks += [  # the gaps of the question asked, on axes someone else owns
-            f"Q{n + 1} ({a.name}): {a.missing or 'no evidence'}"
-            for a in grade.axes
-            if a.tested and (a.score or 0) <= 2 and a.axis not in person.owns
+            _axis_risk((n, a)) for a in grade.axes if a.tested and (a.score or 0) <= 2 and a.axis not in person.owns
         ]
     if skipped:
         risks.append(f"Skipped {', '.join(f'Q{n + 1}' for n in skipped)}: no evidence is not good evidence")
@@ -192,7 +189,8 @@ def _write_up(state: SessionState, person: PanelInterviewer, asked: list[int]) -
     # the weakest owned axis.
     asked_grades = [g for n in graded if (g := exchanges[n].grade) is not None]
     asked_gaps = {a.axis for g in asked_grades for a in g.axes if a.tested and (a.score or 0) <= 2}
-    focus_names = [names[a] for a in gaps] or [rubric().axis(a).name for a in sorted(asked_gaps)]
+    unevidenced = [a for a in person.owns if means[a] is None and a not in gaps]
+    focus_names = [names[a] for a in gaps + unevidenced] or [rubric().axis(a).name for a in sorted(asked_gaps)]
     if not focus_names:
         focus_names = [
             names[a] for a in sorted((a for a in means if means[a] is not None), key=lambda a: means[a] or 0)[:1]
@@ -219,6 +217,18 @@ def _write_up(state: SessionState, person: PanelInterviewer, asked: list[int]) -
         "engine": "offline",  # panel_writer.rewrite puts the model's id here when it wrote the prose
         "notes": [],
     }
+
+
+def _axis_risk(row: tuple[int, AxisGrade] | None) -> str:
+    """ "Evolution (no evidence in Q2): not yet shown: a phased plan …": `missing` is what the next
+    level asks for, so it is introduced as not shown rather than read as something the answer did."""
+    if row is None:
+        return "no evidence across the interview"
+    n, a = row
+    state = "no evidence" if a.score is None else f"{a.score}/5"
+    missing = a.missing.rstrip(".")
+    shown = f"not yet shown: {missing[:1].lower() + missing[1:]}" if missing else a.feedback
+    return f"{a.name} ({state} in Q{n + 1}): {shown}"
 
 
 def _decision_of(e: Exchange) -> str:

@@ -64,7 +64,7 @@ class PanelGrader:
                     evidence=[] if missing else [Evidence(quote=quote)],
                     tested=True,
                     shown="" if missing else f'showed {axis.name.lower()}: "{quote}"',
-                    missing=f"no {axis.name.lower()} evidence: say what it cost and who owned it" if missing else "",
+                    missing=f"One {axis.name.lower()} decision with its outcome." if missing else "",
                 )
             )
         star = [
@@ -163,7 +163,12 @@ def test_a_panel_interview_three_interviewers_speak_and_each_writes_up(interview
     bar = ups["bar_raiser"]
     assert bar["decision"] == "Lean No Hire" and "gap on Ownership" in bar["summary"]
     assert bar["scope_fit"] == "Senior EM (below bar on ownership)"
-    assert any(r.startswith("Ownership: no ownership evidence") for r in bar["risks"])
+    assert "Ownership (no evidence in Q2): not yet shown: one ownership decision with its outcome" in bar["risks"]
+    # The technical peer's question left ownership open: a risk in the peer's write-up too.
+    assert (
+        "Ownership (no evidence in Q2): not yet shown: one ownership decision with its outcome"
+        in (ups["technical_peer"]["risks"])
+    )
     assert all(u["recommendation"] and "{" not in u["recommendation"] for u in ups.values())
     # The panel decides on every question's grade (Hire, Lean No Hire, Hire: mean 2.33 -> Lean Hire).
     assert debrief["panel"]["blocked_by"] is None

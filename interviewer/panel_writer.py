@@ -22,42 +22,53 @@ _LABELS = re.compile(r"(?i)\b(strong hire|lean no hire|lean hire|no hire)\b")
 
 
 def rewrite(debrief: dict[str, Any], model: ChatModel) -> dict[str, Any]:
-    """The debrief with each write-up's summary and recommendation written by `model`."""
-    ups = [_rewrite_one(u, model) for u in debrief.get("write_ups", [])]
+    """The debrief with each write-up's summary and recommendation written by `model`.
+
+    After a call that fails (the endpoint is down, times out), the other write-ups are not tried:
+    a dead endpoint costs the end of the interview one timeout, not one per interviewer."""
+    ups: list[dict[str, Any]] = []
+    down: str | None = None
+    for up in debrief.get("write_ups", []):
+        if down is not None:
+            ups.append(_offline(up, model, down))
+            continue
+        try:
+            ups.append(_rewrite_one(up, model))
+        except LLMError as exc:
+            down = str(exc)
+            ups.append(_offline(up, model, down))
     return {**debrief, "write_ups": ups}
 
 
 def _rewrite_one(up: dict[str, Any], model: ChatModel) -> dict[str, Any]:
+    """One write-up's prose; raises LLMError when the model cannot be reached."""
     notes = "\n".join(
         [f"Evidence: {e}" for e in up["evidence"]]
         + [f"Strength: {s}" for s in up["strengths"]]
         + [f"Risk: {r}" for r in up["risks"]]
         + [f"Offline summary: {up['summary']}"]
     )
-    try:
-        reply = model.complete(
-            [
-                ("system", render_prompt("panel_write_up_system.md.j2")),
-                (
-                    "user",
-                    render_prompt(
-                        "panel_write_up.md.j2",
-                        interviewer_name=up["name"],
-                        role=up["role"],
-                        asks=up.get("asks", ""),
-                        owns=", ".join(up["owns"]),
-                        level=up["scope_fit"].split(" (")[0],
-                        decision=up["decision"],
-                        confidence=up["confidence"],
-                        scope_fit=up["scope_fit"],
-                        notes=notes,
-                    ),
+    reply = model.complete(
+        [
+            ("system", render_prompt("panel_write_up_system.md.j2")),
+            (
+                "user",
+                render_prompt(
+                    "panel_write_up.md.j2",
+                    interviewer_name=up["name"],
+                    role=up["role"],
+                    asks=up.get("asks", ""),
+                    owns=", ".join(up["owns"]),
+                    level=up["scope_fit"].split(" (")[0],
+                    decision=up["decision"],
+                    confidence=up["confidence"],
+                    scope_fit=up["scope_fit"],
+                    notes=notes,
                 ),
-            ],
-            max_tokens=400,
-        )
-    except LLMError as exc:
-        return _offline(up, model, str(exc))
+            ),
+        ],
+        max_tokens=400,
+    )
     prose = parse(reply, up["decision"])
     if prose is None:
         return _offline(up, model, "its reply was not the write-up asked for")

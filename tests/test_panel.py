@@ -380,3 +380,12 @@ def test_with_an_llm_the_write_ups_prose_is_the_models_and_the_decisions_are_not
     assert "could not write this write-up" in render(state.debrief)
     # The candidate's words reach the prompt datamarked, between random delimiters.
     assert all("cut\u02c6spend\u02c628%" in p and "NOTES-" in p for p in model.prompts)
+
+
+def test_an_unreachable_model_is_tried_once_for_the_write_ups(tmp_path: Path, bank):
+    from interviewer.llm import LLMError
+
+    model = WriterModel(lambda name: LLMError("openai:scripted failed: timed out"))
+    state = drill_with(tmp_path, bank, model)
+    assert state.debrief is not None and len(model.prompts) == 1  # not once per interviewer
+    assert all("timed out" in u["notes"][0] and u["engine"] == "offline" for u in state.debrief["write_ups"])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 from pathlib import Path
 
@@ -119,6 +120,7 @@ def test_a_panel_interview_and_a_drill_in_the_browser(browser, launched, corpus_
     page.screenshot(path=str(SHOTS / "panel-4-drill-picker.png"), full_page=True)
     page.get_by_role("button", name="Drill this question").click()
     speaker_shown(page, "Question 1 of 1")
-    expect_that(page.locator(BOT_MESSAGE).last).to_contain_text(picked.split("] ", 1)[-1][:40])
+    drilled = picked.split("] ", 1)[-1][:40]  # a topic ("Underperformers") is asked in a sentence: any case
+    expect_that(page.locator(BOT_MESSAGE).last).to_contain_text(re.compile(re.escape(drilled), re.IGNORECASE))
     page.screenshot(path=str(SHOTS / "panel-5-drilled.png"), full_page=True)
     print(f"screenshots: {SHOTS}")

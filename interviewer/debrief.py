@@ -186,11 +186,11 @@ def _write_up(state: SessionState, person: PanelInterviewer, asked: list[int]) -
     if caps:
         summary += " " + " ".join(caps)
     # What to work on: the owned gaps, else the gaps of the questions this interviewer asked, else
-    # the weakest owned axis.
+    # owned axes never evidenced, else the weakest owned axis.
     asked_grades = [g for n in graded if (g := exchanges[n].grade) is not None]
     asked_gaps = {a.axis for g in asked_grades for a in g.axes if a.tested and (a.score or 0) <= 2}
-    unevidenced = [a for a in person.owns if means[a] is None and a not in gaps]
-    focus_names = [names[a] for a in gaps + unevidenced] or [rubric().axis(a).name for a in sorted(asked_gaps)]
+    unevidenced = [names[a] for a in person.owns if means[a] is None and a not in gaps]
+    focus_names = [names[a] for a in gaps] or [rubric().axis(a).name for a in sorted(asked_gaps)] or unevidenced
     if not focus_names:
         focus_names = [
             names[a] for a in sorted((a for a in means if means[a] is not None), key=lambda a: means[a] or 0)[:1]

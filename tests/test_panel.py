@@ -170,6 +170,9 @@ def test_a_panel_interview_three_interviewers_speak_and_each_writes_up(interview
         in (ups["technical_peer"]["risks"])
     )
     assert all(u["recommendation"] and "{" not in u["recommendation"] for u in ups.values())
+    # What each should work on: the bar raiser's own gap; for the peer, the gap of the question asked.
+    assert "Senior EM on this evidence; ownership is below the bar" in bar["recommendation"]
+    assert "low stakes on ownership" in ups["technical_peer"]["recommendation"]
     # The panel decides on every question's grade (Hire, Lean No Hire, Hire: mean 2.33 -> Lean Hire).
     assert debrief["panel"]["blocked_by"] is None
     assert debrief["decision"] == debrief["panel"]["decision"] == "Lean Hire"

@@ -252,11 +252,19 @@ def practice(
     review: Annotated[
         bool, typer.Option("--review", help="Practise what is due for review (weak questions and axes).")
     ] = False,
+    question: Annotated[
+        str | None,
+        typer.Option(
+            help="Drill one question: a bank question's id (`interviewer questions --json`) or its text; "
+            "text the bank does not have is asked as your own question."
+        ),
+    ] = None,
 ) -> None:
     """A mock interview in the terminal. An answer ends at a blank line; /skip, /repeat, /clarify, /story, /end.
 
     /skip after answering grades what you said and moves on; /end (or /quit, /exit, or end of input)
-    grades the answer in progress, then prints the debrief. Commands are matched in any case."""
+    grades the answer in progress, then prints the debrief. Commands are matched in any case.
+    --question drills one question, to retry one you found hard."""
     from interviewer.assemble import build_interviewer
     from interviewer.debrief import render as render_debrief
     from interviewer.index import Index
@@ -281,6 +289,7 @@ def practice(
             follow_ups=follow_ups,
             seed=seed,
             backend=backend or settings.backend,
+            question=question,
         )
         plan = None
         if review:
@@ -300,7 +309,7 @@ def practice(
     while True:
         for turn in state.transcript[shown:]:
             if turn.role == "interviewer":
-                console.print(f"\n[bold cyan]Interviewer:[/bold cyan] {escape(turn.text)}")
+                console.print(f"\n[bold cyan]Interviewer:[/bold cyan]{_speaker(turn.speaker)} {escape(turn.text)}")
         shown = len(state.transcript)
         if state.ended:
             break
@@ -320,6 +329,7 @@ def practice(
 
         print_markdown(render_debrief(state.debrief), console)
         print(f"Decision: {state.debrief['decision']}")
+        _print_retries(state)
     console.print(f"Transcript: interviewer sessions --export {state.id}")
 
 
@@ -342,6 +352,27 @@ def _review_plan(interviewer: Interviewer, index: Index, limit: int) -> list[Que
     for item in queue:
         console.print(f"- {escape(describe(item, now))}")
     return plan
+
+
+def _speaker(speaker: str | None) -> str:
+    """Who is speaking ("Priya Raman (Hiring manager) —"); nothing for a log from before the panel."""
+    from interviewer.panel import panel
+
+    person = panel().get(speaker)
+    return f" [cyan]{escape(person.name)} ({escape(person.role)})[/cyan] —" if person else ""
+
+
+def _print_retries(state: SessionState) -> None:
+    """How to drill again each question that landed below Hire (or was skipped)."""
+    import shlex
+
+    from interviewer.grading.rubric import DECISIONS
+    from interviewer.questions import FREE_TRACK
+
+    for n, e in enumerate(state.exchanges, 1):
+        if e.skipped or (e.grade is not None and e.grade.decision_index < DECISIONS.index("Hire")):
+            key = e.question.text if e.question.track == FREE_TRACK else e.question.id
+            console.print(f"Retry Q{n}: interviewer practice --question {escape(shlex.quote(key))}", highlight=False)
 
 
 @app.command()

@@ -23,9 +23,11 @@ from interviewer.debrief import compose
 from interviewer.followups import Gap, choose_offline
 from interviewer.grading.grade import Grade
 from interviewer.llm import ChatModel, LLMError
+from interviewer.panel import panel
+from interviewer.panel_writer import rewrite as rewrite_write_ups
 from interviewer.prompts import render_prompt
 from interviewer.questions import Question
-from interviewer.session import SessionConfig, SessionState, apply, new_state, plan_questions, replay
+from interviewer.session import SessionConfig, SessionState, Turn, apply, new_state, plan_questions, replay
 from interviewer.session_log import SessionLog
 
 # (question, answer, the level the candidate interviews for) -> (grade, notes such as "LLM fell back")
@@ -45,6 +47,7 @@ COMMANDS = {
 }
 MAX_ANSWER_CHARS = 20_000
 FOLLOW_UP_TIMEOUT = 10.0  # seconds the LLM gets to word a follow-up before the offline wording is used
+MAX_QUESTION_CHARS = 1_000  # a drilled question the candidate typed
 _INVISIBLE = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff"))  # zero-width characters and the BOM
 _log = logging.getLogger(__name__)
 
@@ -92,16 +95,38 @@ class Interviewer:
 
     def start(self, config: SessionConfig, plan: list[Question] | None = None) -> SessionState:
         """`plan`: these questions instead of a seeded plan from the bank (a review session, review.py)."""
+        if config.question is not None:
+            drilled = " ".join(config.question.split())
+            if not drilled:
+                raise InterviewError("the question to drill is empty: pick one from the bank or type your own")
+            if len(drilled) > MAX_QUESTION_CHARS:
+                raise InterviewError(f"that question is {len(drilled):,} characters; the limit is {MAX_QUESTION_CHARS}")
+            config = config.model_copy(update={"question": drilled, "questions": 1})
         plan = plan_questions(self.bank, config) if plan is None else plan
         if not plan:
             raise InterviewError(f"no questions for track {config.track!r}; pick another track")
+        askers = panel().rotation(len(plan), config.seed)
         session_id = self.log.new_id()
         first = self.log.append(
             session_id,
-            {"type": "started", "config": config.model_dump(), "plan": [q.model_dump() for q in plan]},
+            {
+                "type": "started",
+                "config": config.model_dump(),
+                "plan": [q.model_dump() for q in plan],
+                "askers": askers,
+            },
         )
         state = new_state(session_id, first)
-        return self._emit(state, {"type": "asked", "index": 0, "kind": "question", "text": _ask(plan[0], 1, len(plan))})
+        return self._emit(
+            state,
+            {
+                "type": "asked",
+                "index": 0,
+                "kind": "question",
+                "text": _ask(plan[0], 1, len(plan)),
+                "speaker": askers[0],
+            },
+        )
 
     def resume(self, session_id: str) -> SessionState:
         return replay(session_id, self.log.read(session_id))
@@ -122,12 +147,21 @@ class Interviewer:
                 state = self._grade(state, state.current)
             return self._advance(state)
         if command == "repeat":
+            last = _last_asked_turn(state)
             return self._emit(
-                state, {"type": "asked", "index": state.current, "kind": "repeat", "text": _last_asked(state)}
+                state,
+                {"type": "asked", "index": state.current, "kind": "repeat", "text": last.text, "speaker": last.speaker},
             )
         if command == "clarify":
             return self._emit(
-                state, {"type": "asked", "index": state.current, "kind": "clarify", "text": _clarify(ex.question)}
+                state,
+                {
+                    "type": "asked",
+                    "index": state.current,
+                    "kind": "clarify",
+                    "text": _clarify(ex.question),
+                    "speaker": ex.asker,
+                },
             )
         if command == "story":
             return self._emit(
@@ -158,7 +192,7 @@ class Interviewer:
             regraded = regraded or state.exchanges[index].grade is not None
         if state.ended:
             if regraded or state.debrief is None:
-                state = self._emit(state, {"type": "debrief", "debrief": compose(state)})
+                state = self._emit(state, {"type": "debrief", "debrief": self._compose(state)})
             return state
         ex = state.exchange
         if ex is None:  # advanced past the last question; the end was not logged
@@ -198,10 +232,7 @@ class Interviewer:
                 text_, gap, note = follow_up
                 if note:  # the LLM failed: say so in the transcript, before the offline follow-up
                     state = self._emit(state, {"type": "asked", "index": state.current, "kind": "note", "text": note})
-                return self._emit(
-                    state,
-                    {"type": "asked", "index": state.current, "kind": "follow_up", "text": text_, "target": gap.target},
-                )
+                return self._emit(state, _spoken_follow_up(state, text_, gap.target))
         return self._advance(self._grade(state, state.current))
 
     def _grade(self, state: SessionState, index: int) -> SessionState:
@@ -224,10 +255,16 @@ class Interviewer:
         state = self._emit(state, {"type": "advanced", "to": nxt})
         if nxt >= len(state.exchanges):
             return self._finish(state, early=False)
-        question = state.exchanges[nxt].question
+        ex = state.exchanges[nxt]
         return self._emit(
             state,
-            {"type": "asked", "index": nxt, "kind": "question", "text": _ask(question, nxt + 1, len(state.exchanges))},
+            {
+                "type": "asked",
+                "index": nxt,
+                "kind": "question",
+                "text": _ask(ex.question, nxt + 1, len(state.exchanges)),
+                "speaker": ex.asker,
+            },
         )
 
     def _finish(self, state: SessionState, early: bool) -> SessionState:
@@ -235,7 +272,12 @@ class Interviewer:
         state = self._emit(state, {"type": "ended", "early": early})
         for index in state.ungraded:  # the exchange /end interrupted, and any whose grading failed
             state = self._grade(state, index)
-        return self._emit(state, {"type": "debrief", "debrief": compose(state)})
+        return self._emit(state, {"type": "debrief", "debrief": self._compose(state)})
+
+    def _compose(self, state: SessionState) -> dict[str, Any]:
+        """The debrief; with an LLM, the panel's write-ups in its words (the decisions stay the rubric's)."""
+        debrief = compose(state)
+        return debrief if self.model is None else rewrite_write_ups(debrief, self.model)
 
     def _follow_up(self, state: SessionState) -> tuple[str, Gap, str | None] | None:
         """(follow-up, the gap it probes, a note when the LLM failed and the offline one is used).
@@ -326,13 +368,32 @@ def _usable(written: str, answer: str, question: str) -> bool:
     return True
 
 
-def _last_asked(state: SessionState) -> str:
+def _last_asked_turn(state: SessionState) -> Turn:
     """The question or follow-up the candidate is answering: never a clarification, a note or a repeat."""
     return next(
-        t.text
+        t
         for t in reversed(state.transcript)
         if t.role == "interviewer" and t.kind in ("question", "follow_up") and t.question == state.current
     )
+
+
+def _spoken_follow_up(state: SessionState, text: str, target: str) -> dict[str, Any]:
+    """The follow-up event with who asks it (the owner of its gap, else the question's asker) and
+    their lead-in. Sessions logged before the panel (no asker) keep speaking with no name."""
+    ex = state.exchange
+    assert ex is not None
+    event: dict[str, Any] = {
+        "type": "asked",
+        "index": state.current,
+        "kind": "follow_up",
+        "text": text,
+        "target": target,
+    }
+    if ex.asker is None:
+        return event
+    speaker = panel().speaker_for(target, ex.asker)
+    lead_in = panel().lead_in(speaker, target, state.current + len(ex.follow_ups))
+    return {**event, "speaker": speaker, **({"lead_in": lead_in} if lead_in else {})}
 
 
 def _ask(question: Question, n: int, total: int) -> str:

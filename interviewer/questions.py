@@ -133,3 +133,58 @@ def extract_questions(doc: Document, track: str, levels: list[str] | None = None
             if quoted and looks_like_question(quoted.group(1)):
                 add(clean_question_text(quoted.group(1)), section, "bullet", None, _probe_in(section.lines))
     return found
+
+
+_WORD = re.compile(r"[a-z0-9]+")
+FREE_TRACK = "own"  # the track of a question the candidate typed that the bank does not have
+MATCH_OVERLAP = 0.7  # share of words in common (Jaccard) for a typed question to be a bank question
+
+
+def _words(text: str) -> set[str]:
+    return {w for w in _WORD.findall(normalize_for_match(text)) if len(w) > 2}
+
+
+def find_question(bank: list[Question], key: str) -> Question | None:
+    """The bank question `key` names: its id, its text (any case, spacing, quotes or emphasis), a
+    typed text it contains word for word, or one sharing most of its words; None when none does.
+
+    Typed from memory, a question is rarely exact ("How do you design for 10x volume without 10x
+    cost" for the bank's "How do you design for 10× volume growth without 10× cost growth?"), so a
+    near match is the bank question, with its model answer and probing note, not a free question.
+    """
+    key = key.strip()
+    by_id = next((q for q in bank if q.id == key), None)
+    if by_id is not None:
+        return by_id
+    typed = normalize_for_match(clean_question_text(key)).rstrip("?. ")
+    if not typed:
+        return None
+    exact = [q for q in bank if normalize_for_match(q.text).rstrip("?. ") == typed]
+    if exact:
+        return exact[0]
+    words = _words(typed)
+    if not words:
+        return None
+
+    def overlap(q: Question) -> float:
+        theirs = _words(q.text)
+        return len(words & theirs) / len(words | theirs) if theirs else 0.0
+
+    contained = [q for q in bank if len(typed.split()) >= 4 and typed in normalize_for_match(q.text)]
+    if contained:
+        return max(contained, key=overlap)
+    best = max(bank, key=overlap, default=None)
+    return best if best is not None and overlap(best) >= MATCH_OVERLAP else None
+
+
+def free_question(text: str) -> Question:
+    """A question the candidate brought: graded like any other, its profile inferred by retrieval."""
+    cleaned = clean_question_text(text)
+    return Question(
+        id=f"{FREE_TRACK}#{slugify(cleaned, 80)}",
+        text=cleaned,
+        source="",
+        section="Your own question",
+        track=FREE_TRACK,
+        origin="own",
+    )

@@ -23,7 +23,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from interviewer.grading.grade import Grade
-from interviewer.questions import Question
+from interviewer.questions import Question, find_question, free_question
 from interviewer.session_log import SessionLog
 from interviewer.text import normalize_for_match
 
@@ -40,6 +40,9 @@ class SessionConfig(BaseModel):
     follow_ups: int = Field(default=1, ge=0, le=3)
     seed: int = 0
     backend: str = "offline"
+    # Drill: a bank question's id, or a question's text (matched to the bank, else asked as written).
+    # When set, the plan is exactly that one question.
+    question: str | None = None
 
 
 class Turn(BaseModel):
@@ -48,12 +51,14 @@ class Turn(BaseModel):
     text: str
     question: int  # index of the exchange it belongs to
     target: str | None = None  # for follow-ups: what gap it probes (axis, STAR element, key point…)
+    speaker: str | None = None  # the panel interviewer's id (interviewer turns; None in logs before the panel)
 
 
 class Exchange(BaseModel):
     """One planned question and everything that happened around it."""
 
     question: Question
+    asker: str | None = None  # the panel interviewer who asks this question (see panel.py)
     answers: list[str] = Field(default_factory=list)
     follow_ups: list[str] = Field(default_factory=list)
     grade: Grade | None = None
@@ -118,7 +123,13 @@ class SessionState(BaseModel):
 
 
 def plan_questions(bank: list[Question], config: SessionConfig) -> list[Question]:
-    """Seeded, level-matched, never-repeating questions; `mixed` rotates across tracks."""
+    """Seeded, level-matched, never-repeating questions; `mixed` rotates across tracks.
+
+    A drill (`config.question`) plans exactly that question: the bank question with that id or
+    text, or, when the bank has none, the candidate's own question as written."""
+    if config.question is not None:
+        found = find_question(bank, config.question)
+        return [found if found is not None else free_question(config.question)]
     pool = [q for q in bank if config.track == MIXED or q.track == config.track]
     leveled = [q for q in pool if config.level in q.levels]
     if len(leveled) >= config.questions:
@@ -157,8 +168,12 @@ def _round_robin(groups: list[list[Question]]) -> list[list[Question]]:
 def new_state(session_id: str, event: dict[str, Any]) -> SessionState:
     config = SessionConfig.model_validate(event["config"])
     plan = [Question.model_validate(q) for q in event["plan"]]
+    askers = event.get("askers") or [None] * len(plan)  # logs written before the panel have none
     return SessionState(
-        id=session_id, config=config, started_at=event.get("at", 0.0), exchanges=[Exchange(question=q) for q in plan]
+        id=session_id,
+        config=config,
+        started_at=event.get("at", 0.0),
+        exchanges=[Exchange(question=q, asker=a) for q, a in zip(plan, askers, strict=True)],
     )
 
 
@@ -171,8 +186,18 @@ def apply(state: SessionState, event: dict[str, Any]) -> SessionState:
     if kind == "asked" and ex is not None:
         if event["kind"] == "follow_up":
             ex.follow_ups.append(event["text"])
+        # The speaker's lead-in is part of what was said, not of the follow-up itself: `follow_ups`
+        # keeps the chooser's text, which is what it compares against to never ask twice.
+        said = f"{event['lead_in']} {event['text']}" if event.get("lead_in") else event["text"]
         state.transcript.append(
-            Turn(role="interviewer", kind=event["kind"], text=event["text"], question=index, target=event.get("target"))
+            Turn(
+                role="interviewer",
+                kind=event["kind"],
+                text=said,
+                question=index,
+                target=event.get("target"),
+                speaker=event.get("speaker"),
+            )
         )
     elif kind == "answered" and ex is not None:
         ex.answers.append(event["text"])

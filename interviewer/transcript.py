@@ -10,6 +10,7 @@ import json
 
 from interviewer.debrief import render as render_debrief
 from interviewer.grading.render import render_markdown
+from interviewer.panel import panel
 from interviewer.session import SessionState
 
 
@@ -32,7 +33,14 @@ def to_markdown(state: SessionState) -> str:
         for turn in state.transcript:
             if turn.question != n:
                 continue
-            who = "Interviewer" if turn.role == "interviewer" else "Candidate"
+            person = panel().get(turn.speaker)
+            who = (
+                "Candidate"
+                if turn.role != "interviewer"
+                else f"{person.name} ({person.role})"
+                if person
+                else "Interviewer"
+            )
             label = f" ({turn.kind.replace('_', '-')})" if turn.kind not in ("question", "answer") else ""
             body = turn.text.replace("\n", "\n> ")
             out.append(f"**{who}{label}:**\n\n> {body}\n")

@@ -24,12 +24,15 @@ from interviewer.grading.grade import Grade
 from interviewer.grading.rubric import rubric
 from interviewer.index import Index
 from interviewer.interview import Interviewer, InterviewError
+from interviewer.panel import panel
+from interviewer.questions import FREE_TRACK, Question
 from interviewer.session import LEVELS, MIXED, SessionConfig, SessionState, replay_all
 from interviewer.settings import Settings
 from interviewer.transcript import to_json, to_markdown
 
 Chat = list[dict[str, str]]
 STREAM_STEP_WORDS = 4
+OWN_QUESTION = "__own__"  # the drill picker's "ask me my own question"
 
 
 def esc(text: str) -> str:
@@ -46,10 +49,39 @@ def chat_messages(state: SessionState) -> Chat:
             label = {"follow_up": "Follow-up: ", "clarify": "", "repeat": "", "story": "Story bank: "}.get(
                 turn.kind, ""
             )
-            out.append({"role": "assistant", "content": esc(label + turn.text)})
+            out.append({"role": "assistant", "content": speaker_header(turn.speaker) + esc(label + turn.text)})
         else:
             out.append({"role": "user", "content": esc(turn.text)})
     return out
+
+
+# --- the panel: who is speaking ------------------------------------------------------------------
+
+
+def speaker_header(speaker: str | None) -> str:
+    """The line above an interviewer's message naming who asks it; none for logs before the panel."""
+    person = panel().get(speaker)
+    return f"**{esc(person.name)}** · {esc(person.role)}\n\n" if person else ""
+
+
+def panel_html(state: SessionState | None) -> str:
+    """The three interviewers, what each owns, and who is speaking now (the last interviewer turn)."""
+    speaking = (
+        next((t.speaker for t in reversed(state.transcript) if t.role == "interviewer" and t.speaker), None)
+        if state is not None and not state.ended
+        else None
+    )
+    cards = []
+    for person in panel().interviewers:
+        owns = ", ".join(rubric().axis(a).name for a in person.owns)
+        now = person.id == speaking
+        badge = "<span class='now'>speaking</span>" if now else ""
+        cards.append(
+            f"<div class='who{' speaking' if now else ''}' data-interviewer='{person.id}'>"
+            f"<b>{esc(person.name)}</b> {badge}<br><span class='role'>{esc(person.role)}</span>"
+            f"<br><span class='owns'>owns {esc(owns)}</span></div>"
+        )
+    return f"<div class='panel'>{''.join(cards)}</div>"
 
 
 def axis_bars(grade: Grade) -> str:
@@ -105,6 +137,10 @@ CSS = """
 .axes .na { color: #888; font-style: italic; } .feedback .note { color: #a15c00; }
 .feedback pre { white-space: pre-wrap; font-size: 12px; }
 .star .yes { color: #1a7f37; } .star .no { color: #b42318; font-weight: 600; }
+.panel { display: flex; gap: 8px; } .panel .who { flex: 1; border: 1px solid #ccc; border-radius: 6px; padding: 6px; }
+.panel .who.speaking { border: 2px solid #4f7cff; background: #eef2ff; }
+.panel .now { background: #4f7cff; color: white; border-radius: 3px; padding: 0 4px; font-size: 11px; }
+.panel .role, .panel .owns { color: #555; font-size: 12px; }
 """
 
 
@@ -163,6 +199,35 @@ class Handlers:
             yield [], f"**{esc(str(exc))}**", "", None, "", gr.update()
             return
         yield from self._stream(state, previous=0, status=f"Session {state.id} started.")
+
+    # --- drill one question and the panel view (see _drill_picker) -----------------------------
+
+    def drill(self, choice: str | None, own: str, level: str, follow_ups: float) -> Iterator[tuple]:
+        """Start a one-question session: a bank question picked by id, or the candidate's own text."""
+        question = own if choice in (None, "", OWN_QUESTION) else choice
+        if not (question or "").strip():
+            message = "Type your own question first." if choice == OWN_QUESTION else "Pick a question first."
+            yield gr.update(), f"**{message}**", gr.update(), gr.update(), gr.update(), gr.update()
+            return
+        config = SessionConfig(
+            level=level, follow_ups=int(follow_ups), backend=self.settings.backend, question=question
+        )
+        try:
+            state = self.interviewer.start(config)
+        except InterviewError as exc:
+            yield gr.update(), f"**{esc(str(exc))}**", gr.update(), gr.update(), gr.update(), gr.update()
+            return
+        drilled = state.exchanges[0].question
+        how = "your own question" if drilled.track == FREE_TRACK else f"from the bank ({esc(drilled.source)})"
+        yield from self._stream(state, previous=0, status=f"Session {state.id}: drilling one question, {how}.")
+
+    def now_speaking(self, session_id: str) -> str:
+        if not session_id:
+            return panel_html(None)
+        try:
+            return panel_html(self._state(session_id))
+        except (KeyError, ValueError):
+            return panel_html(None)
 
     def submit(self, session_id: str, text: str, keep_box: bool = False) -> Iterator[tuple]:
         """`keep_box`: a button's command (Skip, Repeat, Clarify, End) leaves what the candidate is
@@ -264,6 +329,8 @@ def build_app(settings: Settings, index: Index, interviewer: Interviewer) -> gr.
                 )
                 start = gr.Button("Start interview", variant="primary")
             review = web_review.review_panel(h)
+            drill_inputs = _drill_picker(interviewer.bank)
+            speaking = gr.HTML(panel_html(None), label="The panel")
             with gr.Row():
                 with gr.Column(scale=3):
                     chat = gr.Chatbot(label="Interview", height=460)
@@ -283,17 +350,25 @@ def build_app(settings: Settings, index: Index, interviewer: Interviewer) -> gr.
                 resume_id = gr.Textbox(label="Session id")
                 resume_btn = gr.Button("Resume")
         outputs = [chat, feedback, debrief, transcript, session_id, answer]
-        start.click(h.start, [track, level, n_questions, n_follow, seed], outputs, api_name="start")
-        send.click(h.submit, [session_id, answer], outputs, api_name="answer")
+        events = [
+            start.click(h.start, [track, level, n_questions, n_follow, seed], outputs, api_name="start"),
+            send.click(h.submit, [session_id, answer], outputs, api_name="answer"),
+        ]
         commands = ((skip, "/skip"), (repeat, "/repeat"), (clarify, "/clarify"), (story, "/story"), (end, "/end"))
         for button, command in commands:
-            button.click(
-                _command(h, command),
-                [session_id],
-                outputs,
-                api_name=command.strip("/"),
+            events.append(
+                button.click(
+                    _command(h, command),
+                    [session_id],
+                    outputs,
+                    api_name=command.strip("/"),
+                )
             )
-        resume_btn.click(h.resume, [resume_id], outputs, api_name="resume")
+        events.append(resume_btn.click(h.resume, [resume_id], outputs, api_name="resume"))
+        choice, own, drill_btn = drill_inputs
+        events.append(drill_btn.click(h.drill, [choice, own, level, n_follow], outputs, api_name="drill"))
+        for event in events:  # whoever is speaking is highlighted once the turn has been shown
+            event.then(h.now_speaking, [session_id], speaking, api_visibility="private")
         web_review.wire_review(h, review, [level, n_questions, n_follow], outputs)
         with gr.Tab("Past sessions"):
             refresh = gr.Button("Refresh")
@@ -314,6 +389,24 @@ def build_app(settings: Settings, index: Index, interviewer: Interviewer) -> gr.
             results = gr.Markdown()
             query.submit(lambda q: search_markdown(index, q), query, results, api_name="search")
     return demo
+
+
+def _drill_picker(bank: list[Question]) -> tuple[gr.Dropdown, gr.Textbox, gr.Button]:
+    """Drill one question: any bank question (type to filter), or the candidate's own question.
+    Level and follow-ups come from Setup."""
+    choices = [("Ask me my own question…", OWN_QUESTION)]
+    seen: set[str] = set()
+    for q in sorted(bank, key=lambda q: (q.track, q.text.casefold())):
+        if q.text.casefold() not in seen:  # the same question in two documents is listed once
+            seen.add(q.text.casefold())
+            choices.append((f"[{q.track}] {q.text}", q.id))
+    with gr.Accordion("Drill one question", open=False):
+        gr.Markdown("Retry a question you found hard, or bring your own: one question, its follow-ups, and a debrief.")
+        with gr.Row():
+            choice = gr.Dropdown(choices, value=OWN_QUESTION, label="Question", filterable=True, scale=3)
+            own = gr.Textbox(label="Your own question", placeholder="Type a question the panel should ask you", scale=2)
+        drill = gr.Button("Drill this question")
+    return choice, own, drill
 
 
 def _command(h: Handlers, command: str):

@@ -96,15 +96,22 @@ def record(case: str, problems: list[str], answers: int, lost_answers: int, **ex
 GRADE_SYSTEM = render_prompt("grade_system.md.j2")
 
 
+WRITE_UP_SYSTEM = render_prompt("panel_write_up_system.md.j2")
+WRITE_UP = (
+    '{"summary": "Clear cost ownership with numbers. Evolution plan is thin.", "recommendation": "Pair with Finance."}'
+)
+
+
 def kind_of(body: dict) -> str:
-    return "grade" if body["messages"][0]["content"] == GRADE_SYSTEM else "follow_up"
+    system = body["messages"][0]["content"]
+    return "grade" if system == GRADE_SYSTEM else "write_up" if system == WRITE_UP_SYSTEM else "follow_up"
 
 
 def responder(fault: Reply, mode: str) -> Callable[[dict], Reply]:
     """Persistent: every request gets the fault. Transient: the first request of each kind does."""
-    seen = {"grade": 0, "follow_up": 0}
+    seen = {"grade": 0, "follow_up": 0, "write_up": 0}
     lock = threading.Lock()
-    good = {"grade": Reply(grade_json()), "follow_up": Reply(LLM_FOLLOW_UP)}
+    good = {"grade": Reply(grade_json()), "follow_up": Reply(LLM_FOLLOW_UP), "write_up": Reply(WRITE_UP)}
 
     def answer(body: dict) -> Reply:
         kind = kind_of(body)
@@ -168,8 +175,8 @@ def expect_turn(state: SessionState, n: int, llm_follow_up: bool, llm_grade: boo
         if last.kind != "follow_up" or not last.text.strip():
             return [f"turn {n + 1}: no follow-up asked (last turn: {last.kind})"]
         note = state.transcript[-2] if state.transcript[-2].kind == "note" else None
-        if llm_follow_up:
-            if last.text != LLM_FOLLOW_UP or note is not None:
+        if llm_follow_up:  # what the LLM wrote, after the panel interviewer's lead-in
+            if state.exchanges[state.current].follow_ups[-1] != LLM_FOLLOW_UP or note is not None:
                 problems.append(f"turn {n + 1}: expected the LLM's follow-up, got {last.text[:60]!r} / note {note}")
         elif note is None or "offline engine" not in note.text or BACKEND not in note.text:
             problems.append(f"turn {n + 1}: offline follow-up without a visible note that the LLM failed")
@@ -213,6 +220,8 @@ def run_case(interviewer: Interviewer, fault: str, mode: str) -> tuple[SessionSt
             problems.append("/end did not give a debrief")
         elif state.exchanges[1].grade is None or state.debrief["per_question"][1]["decision"] == "not reached":
             problems.append("/end left the answer to the second question ungraded")
+        elif any(u["engine"] != BACKEND and not u["notes"] for u in state.debrief["write_ups"]):
+            problems.append("a panel write-up fell back to the offline one without a note")
     return state, submitted, problems, seconds
 
 

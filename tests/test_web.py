@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -16,10 +17,24 @@ from interviewer.web import Handlers, build_app
 from tests.test_session import FOLLOW_UP_ANSWER, STRONG
 
 
-def said(message: dict) -> str:
-    """A chat message's text (Gradio 6 returns content as a list of typed parts)."""
+def content_of(message: dict) -> str:
+    """A chat message's content (Gradio 6 returns content as a list of typed parts)."""
     content = message["content"]
     return content if isinstance(content, str) else "".join(p.get("text", "") for p in content)
+
+
+SPEAKER_HEADER = re.compile(r"^\*\*(?P<name>[^*\n]+)\*\* · (?P<role>[^\n]+)\n\n")
+
+
+def speaker_of(message: dict) -> str | None:
+    """The panel interviewer named above a message ("**Priya Raman** · Hiring manager"), if any."""
+    match = SPEAKER_HEADER.match(content_of(message))
+    return match.group("name") if match else None
+
+
+def said(message: dict) -> str:
+    """What a message says, without the line naming the interviewer who says it."""
+    return SPEAKER_HEADER.sub("", content_of(message), count=1)
 
 
 @pytest.fixture(scope="module")

@@ -339,7 +339,7 @@ def test_llm_wording_is_used_when_valid_and_the_gap_is_the_offline_one(tmp_path:
     state = interviewer.start(SessionConfig(questions=1, follow_ups=1))
     state = interviewer.submit(state, ANSWER)
     asked = follow_up_turns(state)[-1]
-    assert asked.text == written and asked.target == "axis:cost"
+    assert asked.text.endswith(written) and asked.target == "axis:cost"
     assert not [t for t in state.transcript if t.kind == "note"]
     # One LLM call for the wording; the interim judgement was the offline judge's, not an LLM grade.
     assert len(stub.requests) == 1 and judge.calls == [ANSWER] and final.calls == []
@@ -363,7 +363,7 @@ def test_garbage_llm_wording_falls_back_to_the_offline_follow_up(tmp_path: Path,
     state = interviewer.submit(state, ANSWER)
     asked = follow_up_turns(state)[-1]
     offline = choose_offline(state.exchanges[0].question, judge(state.exchanges[0].question, ANSWER, "")[0], [])
-    assert offline is not None and asked.text == offline.text and asked.target == offline.gap.target
+    assert offline is not None and asked.text.endswith(offline.text) and asked.target == offline.gap.target
     note = state.transcript[-2]
     assert note.kind == "note" and "not a usable follow-up" in note.text
 
@@ -377,7 +377,7 @@ def test_a_slow_llm_does_not_hold_the_turn(tmp_path: Path, stub: OpenAIStub):
     assert time.perf_counter() - started < 2.0
     offline = choose_offline(state.exchanges[0].question, judge(state.exchanges[0].question, ANSWER, "")[0], [])
     assert offline is not None and state.transcript[-1].kind == "follow_up"
-    assert state.transcript[-1].text == offline.text  # the candidate sees the offline wording
+    assert state.transcript[-1].text.endswith(offline.text)  # the candidate sees the offline wording
     assert "no reply within 0.5s" in state.transcript[-2].text
     assert state.exchanges[0].answers == [ANSWER]  # the answer is in the log whatever the LLM does
 

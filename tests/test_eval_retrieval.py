@@ -46,3 +46,24 @@ def test_evaluate_reports_all_three_retrievers(corpus_index: Index):
         assert 0.0 <= m["recall@1"] <= m["recall@5"] <= 0.5  # the nonsense query is never found
     assert result["metrics"]["hybrid"]["recall@5"] == 0.5
     assert result["per_case"][1]["hybrid"] is None
+
+
+def test_dev_set_split_is_the_hash_rule_by_passage():
+    """The committed split is exactly split_for(doc, heading): by passage, not by query, ~35% held out."""
+    from collections import Counter
+
+    from interviewer.evals.retrieval import split_for
+
+    cases, problems = load_cases(Path(__file__).parent.parent / "evals" / "retrieval_dev.jsonl")
+    assert not problems and len(cases) >= 130
+    passages: dict[tuple[str, str], str] = {}
+    for case in cases:
+        assert case.doc and case.expected_heading and case.split
+        assert case.split == split_for(case.doc, case.expected_heading), case.id
+        passages[(case.doc, case.expected_heading)] = case.split
+    share = Counter(passages.values())["heldout"] / len(passages)
+    assert 0.25 <= share <= 0.45
+    docs = {doc for doc, _ in passages}
+    assert len(docs) == 5
+    for doc in docs:  # every corpus document is measured on held-out passages
+        assert any(s == "heldout" for (d, _), s in passages.items() if d == doc)

@@ -1,7 +1,8 @@
 """Retrieval evaluation: does the index find the passage a paraphrased question is about?
 
-Each JSONL line: {"id", "query", "expected_heading"?, "answer_snippet"?}; unknown fields are
-ignored. A hit is relevant when `expected_heading` occurs in its heading path or first line, or
+Each JSONL line: {"id", "query", "expected_heading"?, "answer_snippet"?, "doc"?, "split"?}; unknown
+fields are ignored. `split` is "train" or "heldout", set per target passage by `split_for` (a hash,
+decided before any result was seen); `--split` evaluates one of them. A hit is relevant when `expected_heading` occurs in its heading path or first line, or
 `answer_snippet` occurs in its text, compared after `normalize_for_match` (encoding repaired,
 `**` removed, curly quotes straightened, whitespace collapsed, case folded). BM25, dense and
 hybrid rankings come from the same retrieval run, so the three columns are comparable.
@@ -9,6 +10,7 @@ hybrid rankings come from the same retrieval run, so the three columns are compa
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +19,18 @@ from interviewer.index import MODES, Hit, Index, Mode
 from interviewer.text import normalize_for_match
 
 TOP_K = 10
+SPLITS = ("train", "heldout")
+HELDOUT_PERCENT = 35
+
+
+def split_for(doc: str, expected_heading: str) -> str:
+    """The split of a target passage, fixed by a hash of (document, heading) before any result is seen.
+
+    Every query about the same passage lands in the same split, so a held-out passage is one that
+    nothing (fusion weights, glossary, thresholds) was tuned on, under any wording.
+    """
+    digest = hashlib.sha256(f"{doc}\n{expected_heading}".encode()).hexdigest()
+    return "heldout" if int(digest[:8], 16) % 100 < HELDOUT_PERCENT else "train"
 
 
 @dataclass(frozen=True)
@@ -25,6 +39,8 @@ class RetrievalCase:
     query: str
     expected_heading: str | None
     answer_snippet: str | None
+    doc: str | None = None
+    split: str | None = None
 
 
 def load_cases(path: Path) -> tuple[list[RetrievalCase], list[str]]:
@@ -45,7 +61,13 @@ def load_cases(path: Path) -> tuple[list[RetrievalCase], list[str]]:
                 raise ValueError("missing 'query'")
             if not heading and not snippet:
                 raise ValueError("needs 'expected_heading' or 'answer_snippet'")
-            cases.append(RetrievalCase(str(row.get("id", f"line{lineno}")), query, heading, snippet))
+            split = row.get("split") or None
+            if split is not None and split not in SPLITS:
+                raise ValueError(f"split must be one of {', '.join(SPLITS)}, got {split!r}")
+            doc = row.get("doc") or None
+            cases.append(
+                RetrievalCase(str(row.get("id", f"line{lineno}")), query, heading, snippet, doc and str(doc), split)
+            )
         except ValueError as exc:
             problems.append(f"line {lineno}: {exc}")
     return cases, problems

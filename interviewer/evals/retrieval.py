@@ -85,25 +85,45 @@ def first_relevant_rank(hits: list[Hit], case: RetrievalCase) -> int | None:
     return next((rank for rank, hit in enumerate(hits, 1) if is_relevant(hit, case)), None)
 
 
-def evaluate(index: Index, cases: list[RetrievalCase]) -> dict:
-    ranks: dict[Mode, list[int | None]] = {mode: [] for mode in MODES}
+def select(cases: list[RetrievalCase], split: str | None) -> list[RetrievalCase]:
+    """The cases of one split (None or "all": every case)."""
+    if split in (None, "all"):
+        return cases
+    if split not in SPLITS:
+        raise ValueError(f"split must be one of {', '.join(SPLITS)} or all, got {split!r}")
+    return [c for c in cases if c.split == split]
+
+
+def _figures(ranks: list[int | None]) -> dict[str, float]:
+    n = len(ranks)
+    return {
+        "recall@1": sum(1 for r in ranks if r == 1) / n if n else 0.0,
+        "recall@5": sum(1 for r in ranks if r is not None and r <= 5) / n if n else 0.0,
+        "mrr": sum(1.0 / r for r in ranks if r) / n if n else 0.0,
+    }
+
+
+def evaluate(index: Index, cases: list[RetrievalCase], modes: tuple[Mode, ...] = MODES) -> dict:
+    """Recall@1/@5 and MRR@10 per mode, overall and per document, from one retrieval per case."""
+    ranks: dict[Mode, list[int | None]] = {mode: [] for mode in modes}
     per_case = []
     for case in cases:
-        results = index.search_all_modes(case.query, TOP_K)
-        row: dict = {"id": case.id, "query": case.query}
-        for mode in MODES:
+        results = index.search_all_modes(case.query, TOP_K, modes=modes)
+        row: dict = {"id": case.id, "query": case.query, "doc": case.doc, "split": case.split}
+        row["expected"] = case.expected_heading or case.answer_snippet
+        for mode in modes:
             rank = first_relevant_rank(results[mode], case)
             ranks[mode].append(rank)
             row[mode] = rank
             row[f"{mode}_top"] = results[mode][0].id if results[mode] else None
         per_case.append(row)
-    n = len(cases)
-    metrics = {}
-    for mode in MODES:
-        rs = ranks[mode]
-        metrics[mode] = {
-            "recall@1": sum(1 for r in rs if r == 1) / n if n else 0.0,
-            "recall@5": sum(1 for r in rs if r is not None and r <= 5) / n if n else 0.0,
-            "mrr": sum(1.0 / r for r in rs if r) / n if n else 0.0,
+    docs = sorted({str(row["doc"] or "") for row in per_case})
+    per_document = {
+        doc: {
+            "cases": sum(1 for row in per_case if (row["doc"] or "") == doc),
+            **{mode: _figures([row[mode] for row in per_case if (row["doc"] or "") == doc]) for mode in modes},
         }
-    return {"cases": n, "top_k": TOP_K, "metrics": metrics, "per_case": per_case}
+        for doc in docs
+    }
+    metrics = {mode: _figures(ranks[mode]) for mode in modes}
+    return {"cases": len(cases), "top_k": TOP_K, "metrics": metrics, "per_document": per_document, "per_case": per_case}

@@ -74,9 +74,7 @@ class Glossary:
     def _matching(self, text: str, sides: list[tuple[tuple[str, ...], ...]]) -> list[int]:
         tokens = stems(text)
         positions = self._positions(tokens)
-        return [
-            i for i, phrases in enumerate(sides) if any(p and _phrase_in(p, tokens, positions) for p in phrases)
-        ]
+        return [i for i, phrases in enumerate(sides) if any(p and _phrase_in(p, tokens, positions) for p in phrases)]
 
     def query_entries(self, query: str) -> list[Entry]:
         """Entries whose plain words the query uses (and whose terms it does not already use)."""

@@ -152,15 +152,12 @@ class _Bm25:
     `indexed` is what BM25 scores (the text, expanded by the glossary); `texts` what hits carry.
     """
 
-    def __init__(
-        self, ids: list[str], texts: list[str], metas: list[dict[str, Any]], indexed: list[str] | None = None
-    ):
+    def __init__(self, ids: list[str], texts: list[str], metas: list[dict[str, Any]], indexed: list[str] | None = None):
         import bm25s
         import Stemmer
 
         self.ids, self.metas, self.texts = ids, metas, texts
         self.position = {cid: i for i, cid in enumerate(ids)}
-        self.groups: dict[str, str] | None = None
         self._stemmer = Stemmer.Stemmer("english")
         self._retriever = bm25s.BM25()
         if ids:
@@ -189,9 +186,7 @@ class _Reps:
     def __init__(self, targets: dict[str, list[str]], vectors: dict[str, Any]):
         self.targets, self.vectors = targets, vectors
 
-    def search(
-        self, kind: str, query: Any, n: int, allowed: Callable[[str], bool] | None
-    ) -> list[tuple[str, float]]:
+    def search(self, kind: str, query: Any, n: int, allowed: Callable[[str], bool] | None) -> list[tuple[str, float]]:
         """(chunk id, best cosine of its `kind` vectors), best first."""
         import numpy as np
 
@@ -234,6 +229,7 @@ class Index:
         self._reps_handle: Any = None
         self._bm25: _Bm25 | None = None
         self._reps_cache: _Reps | None = None
+        self._rerank_model: Any = None  # the LLM for reranking, built at the first reranked search
         self._lock = threading.Lock()
         self._open_lock = threading.RLock()
         self._notify = notify or _print_notice
@@ -369,7 +365,9 @@ class Index:
             client = self.client
             if self._reps_handle is None:
                 self._reps_handle = client.get_or_create_collection(
-                    f"{self.settings.collection}_reps", embedding_function=None, configuration={"hnsw": {"space": "cosine"}}
+                    f"{self.settings.collection}_reps",
+                    embedding_function=None,
+                    configuration={"hnsw": {"space": "cosine"}},
                 )
         return self._reps_handle
 
@@ -457,7 +455,9 @@ class Index:
             for doc in parsed:
                 n = len(doc.chunks)
                 doc_reps = reps[doc.file.source]
-                self._replace_document(doc, vectors[offset : offset + n], doc_reps, [rep_vectors[r.text] for r in doc_reps])
+                self._replace_document(
+                    doc, vectors[offset : offset + n], doc_reps, [rep_vectors[r.text] for r in doc_reps]
+                )
                 offset += n
                 (report.changed if doc.file.source in known else report.added).append(doc.file.source)
             for source in removed:
@@ -505,7 +505,9 @@ class Index:
         for start in range(0, len(reps["ids"]), batch):
             end = start + batch
             self._reps.add(
-                ids=reps["ids"][start:end], embeddings=reps["embeddings"][start:end], metadatas=reps["metadatas"][start:end]
+                ids=reps["ids"][start:end],
+                embeddings=reps["embeddings"][start:end],
+                metadatas=reps["metadatas"][start:end],
             )
         for start in range(0, len(old["ids"]), batch):
             end = start + batch
@@ -552,11 +554,11 @@ class Index:
         self._reps.delete(where={"source": source})
         reps, rep_vectors = reps or [], rep_vectors or []
         for start in range(0, len(reps), batch):
-            part = reps[start : start + batch]
+            rep_part = reps[start : start + batch]
             self._reps.add(
-                ids=[r.id for r in part],
+                ids=[r.id for r in rep_part],
                 embeddings=rep_vectors[start : start + batch],
-                metadatas=[{"source": r.source, "target": r.target, "kind": r.kind} for r in part],
+                metadatas=[{"source": r.source, "target": r.target, "kind": r.kind} for r in rep_part],
             )
         self._manifest_collection.upsert(
             ids=[source],
@@ -598,15 +600,6 @@ class Index:
                 self._reps_cache = _Reps(targets, matrices)
             return self._reps_cache
 
-    def section_groups(self) -> dict[str, str]:
-        """Chunk id -> the section (source and unit heading path) it was cut from."""
-        bm25 = self._bm25_index()
-        if bm25.groups is None:
-            bm25.groups = {
-                cid: f"{m.get('source', '')}#{m.get('section', '')}" for cid, m in zip(bm25.ids, bm25.metas, strict=True)
-            }
-        return bm25.groups
-
     def warm_up(self) -> None:
         """Load the model, BM25 and the representation vectors so the first real query is as fast as the rest."""
         self._bm25_index()
@@ -630,11 +623,16 @@ class Index:
         use_llm = self.settings.rerank if rerank is None else rerank
         if mode != "hybrid" or not use_llm or self.settings.backend == "offline":
             return self.search_all_modes(query, k, kind=kind, source=source, track=track, modes=(mode,))[mode]
-        from interviewer.rerank import RERANK_DEPTH, rerank_hits
+        from interviewer.llm import build_chat_model
+        from interviewer.rerank import RERANK_DEPTH
+        from interviewer.rerank import rerank as llm_rerank
 
+        if self._rerank_model is None:
+            self._rerank_model = build_chat_model(self.settings.backend, self.settings)
         depth = max(k, RERANK_DEPTH)
         fused = self.search_all_modes(query, depth, kind=kind, source=source, track=track, modes=("hybrid",))["hybrid"]
-        return rerank_hits(query, fused[:RERANK_DEPTH], self.settings)[:k] if fused else []
+        top, _ = llm_rerank(query, fused[:RERANK_DEPTH], self._rerank_model)
+        return (top + fused[RERANK_DEPTH:])[:k]
 
     def rankings(
         self, query: str, pool: int, filters: dict[str, Any] | None = None
@@ -688,19 +686,14 @@ class Index:
         by_id = {i: (t, m) for i, t, m in zip(bm25.ids, bm25.texts, bm25.metas, strict=True)}
         ranks = {name: {cid: r for r, (cid, _) in enumerate(scored, 1)} for name, scored in ranked.items()}
         orders: dict[Mode, list[tuple[str, float]]] = dict(ranked)  # type: ignore[arg-type]
-        groups = self.section_groups() if self.settings.fusion_sections else None
-        orders["hybrid"] = fuse(ranked, self.settings.fusion_weights, self.settings.fusion_k, groups)
+        orders["hybrid"] = fuse(ranked, self.settings.fusion_weights, self.settings.fusion_k)
         out: dict[Mode, list[Hit]] = {}
         for mode in modes:
-            out[mode] = [
-                _hit(
-                    cid,
-                    *by_id.get(cid, ("", {})),
-                    score=score,
-                    **{f"{name}_rank": ranks[name].get(cid) for name in RETRIEVERS},
-                )
-                for cid, score in orders[mode][:k]
-            ]
+            out[mode] = []
+            for cid, score in orders[mode][:k]:
+                text, meta = by_id.get(cid, ("", {}))
+                positions: dict[str, Any] = {f"{name}_rank": ranks[name].get(cid) for name in RETRIEVERS}
+                out[mode].append(_hit(cid, text, meta, score=score, **positions))
         return out
 
     def _dense(self, vector: list[float], n: int, filters: dict[str, Any]) -> list[tuple[str, float]]:
@@ -745,52 +738,21 @@ def fuse(
     ranked: dict[Retriever, list[tuple[str, float]]] | dict[str, list[tuple[str, float]]],
     weights: dict[str, float],
     k: float,
-    groups: dict[str, str] | None = None,
 ) -> list[tuple[str, float]]:
     """Weighted reciprocal rank fusion: sum over retrievers of weight / (k + rank), best first.
 
     Ranks, not scores: BM25 scores, cosines of passages and cosines of short questions live on
     different scales, and rank fusion needs no per-retriever calibration. A retriever with weight 0
     is ignored; ties are broken by chunk id so the order is deterministic.
-
-    With `groups` (chunk id -> the section it was cut from), ranks are of sections: a retriever's
-    rank for a section is the rank of its first chunk there, so a long answer split into three chunks
-    that each retriever finds through a different chunk is one strong candidate, not three weak ones.
-    Each section is then represented by its best chunk (by chunk-level fusion), sections in fused
-    order; the sections' other chunks follow, in the same order.
     """
-
-    def rrf(keyed: Callable[[str], str]) -> dict[str, float]:
-        scores: dict[str, float] = {}
-        for name, scored in ranked.items():
-            w = float(weights.get(name, 0.0))
-            if w <= 0:
-                continue
-            seen: set[str] = set()
-            for cid, _ in scored:
-                key = keyed(cid)
-                if key in seen:
-                    continue
-                seen.add(key)
-                scores[key] = scores.get(key, 0.0) + w / (k + len(seen))
-        return scores
-
-    by_chunk = rrf(lambda cid: cid)
-    chunk_order = sorted(by_chunk.items(), key=lambda kv: (-kv[1], kv[0]))
-    if groups is None:
-        return chunk_order
-    by_group = rrf(lambda cid: groups.get(cid, cid))
-    first: list[tuple[str, float]] = []
-    rest: list[tuple[str, float]] = []
-    placed: set[str] = set()
-    for cid, _ in chunk_order:
-        group = groups.get(cid, cid)
-        (rest if group in placed else first).append((cid, by_group[group]))
-        placed.add(group)
-    order = {g: i for i, (g, _) in enumerate(sorted(by_group.items(), key=lambda kv: (-kv[1], kv[0])))}
-    first.sort(key=lambda kv: order[groups.get(kv[0], kv[0])])
-    rest.sort(key=lambda kv: order[groups.get(kv[0], kv[0])])
-    return first + rest
+    fused: dict[str, float] = {}
+    for name, scored in ranked.items():
+        w = float(weights.get(name, 0.0))
+        if w <= 0:
+            continue
+        for rank, (cid, _) in enumerate(scored, 1):
+            fused[cid] = fused.get(cid, 0.0) + w / (k + rank)
+    return sorted(fused.items(), key=lambda kv: (-kv[1], kv[0]))
 
 
 def _matches(meta: dict[str, Any], filters: dict[str, Any]) -> bool:

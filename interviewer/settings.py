@@ -51,17 +51,16 @@ class Settings(BaseSettings):
     # hybrid = weighted reciprocal rank fusion of the four retrievers: sum of weight / (fusion_k + rank).
     # Chosen by 5-fold cross-validation on the retrieval dev set's train split only
     # (python -m interviewer.evals.fusion_cv evals/retrieval_dev.jsonl; README, "Retrieval").
-    fusion_k: float = 60.0
+    fusion_k: float = 10.0
     fusion_weights: dict[str, float] = Field(
-        default_factory=lambda: {"bm25": 1.0, "dense": 1.0, "heading": 1.0, "question": 1.0}
+        default_factory=lambda: {"bm25": 2.0, "dense": 1.0, "heading": 1.0, "question": 0.5}
     )
     # The domain glossary (bundled/glossary.yaml): expand queries with the corpus's terms (BM25 and,
     # when glossary_dense, the query embedding too) and passages' BM25 text with the plain words.
-    fusion_sections: bool = True  # fuse ranks of sections (a chunked answer is one candidate)
     glossary_queries: bool = True
     glossary_dense: bool = False
     glossary_passages: bool = True
-    # With an LLM backend: rerank hybrid's top 20 by the LLM (bundled/prompts/rerank.j2), falling back
+    # With an LLM backend: rerank hybrid's top 20 by the LLM (bundled/prompts/rerank.md.j2), falling back
     # to the fused order on any reply that is not a valid ranking.
     rerank: bool = False
 

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from interviewer.evals.retrieval import TOP_K, RetrievalCase, first_relevant_rank, load_cases, select
-from interviewer.index import RETRIEVERS, Hit, Index, fuse
+from interviewer.index import RETRIEVERS, Index, fuse
 
 K_GRID = (5.0, 10.0, 20.0, 40.0, 60.0)
 WEIGHT_GRID = (0.0, 0.5, 1.0, 2.0)
@@ -36,14 +36,12 @@ class Config:
     k: float
     weights: tuple[float, ...]  # in RETRIEVERS order
     dense_expanded: bool
-    sections: bool = True
 
     def as_settings(self) -> dict:
         return {
             "fusion_k": self.k,
             "fusion_weights": dict(zip(RETRIEVERS, self.weights, strict=True)),
             "glossary_dense": self.dense_expanded,
-            "fusion_sections": self.sections,
         }
 
 
@@ -51,10 +49,10 @@ def grid() -> list[Config]:
     """RRF is unchanged by scaling every weight, so dense (the passage vectors) is fixed at 1."""
     out = []
     others = [r for r in RETRIEVERS if r != "dense"]
-    for k, dense_expanded, sections in itertools.product(K_GRID, (False, True), (False, True)):
+    for k, dense_expanded in itertools.product(K_GRID, (False, True)):
         for ws in itertools.product(WEIGHT_GRID, repeat=len(others)):
             weights = dict(zip(others, ws, strict=True)) | {"dense": 1.0}
-            out.append(Config(k, tuple(weights[r] for r in RETRIEVERS), dense_expanded, sections))
+            out.append(Config(k, tuple(weights[r] for r in RETRIEVERS), dense_expanded))
     return out
 
 
@@ -63,7 +61,7 @@ def _relevant_ranks(index: Index, case: RetrievalCase, ranked: dict[str, list[tu
     ids = {cid for scored in ranked.values() for cid, _ in scored}
     chunks = index.get_chunks(sorted(ids))
     relevant = {cid for cid, hit in chunks.items() if first_relevant_rank([hit], case) == 1}
-    return {"ranked": ranked, "relevant": relevant, "groups": index.section_groups()}
+    return {"ranked": ranked, "relevant": relevant}
 
 
 def collect(index: Index, cases: list[RetrievalCase]) -> list[dict[bool, dict]]:
@@ -85,8 +83,7 @@ def collect(index: Index, cases: list[RetrievalCase]) -> list[dict[bool, dict]]:
 
 def rank_of(row: dict[bool, dict], config: Config) -> int | None:
     data = row[config.dense_expanded]
-    groups = data["groups"] if config.sections else None
-    fused = fuse(data["ranked"], dict(zip(RETRIEVERS, config.weights, strict=True)), config.k, groups)[:TOP_K]
+    fused = fuse(data["ranked"], dict(zip(RETRIEVERS, config.weights, strict=True)), config.k)[:TOP_K]
     return next((r for r, (cid, _) in enumerate(fused, 1) if cid in data["relevant"]), None)
 
 
@@ -107,9 +104,9 @@ def best(rows: list[dict[bool, dict]], configs: list[Config]) -> tuple[Config, d
     scored = []
     for c in configs:
         f = figures([rank_of(r, c) for r in rows])
-        scored.append((-objective(f), sum(w != 1.0 for w in c.weights), c.k, c.dense_expanded, c.sections, c, f))
-    scored.sort(key=lambda t: t[:5])
-    return scored[0][5], scored[0][6]
+        scored.append((-objective(f), sum(w != 1.0 for w in c.weights), c.k, c.dense_expanded, c, f))
+    scored.sort(key=lambda t: t[:4])
+    return scored[0][4], scored[0][5]
 
 
 def folds(cases: list[RetrievalCase], n: int) -> list[list[int]]:
@@ -134,9 +131,11 @@ def cross_validate(cases: list[RetrievalCase], rows: list[dict[bool, dict]], n_f
         val_ranks += ranks
         per_fold.append({"cases": len(fold), "chosen": chosen.as_settings(), **figures(ranks)})
     final, in_sample = best(rows, configs)
-    equal = Config(60.0, (1.0,) * len(RETRIEVERS), False, False)
+    equal = Config(60.0, (1.0,) * len(RETRIEVERS), False)
     singles = {
-        name: figures([rank_of(r, Config(60.0, tuple(float(j == i) for j in range(len(RETRIEVERS))), False, False)) for r in rows])
+        name: figures(
+            [rank_of(r, Config(60.0, tuple(float(j == i) for j in range(len(RETRIEVERS))), False)) for r in rows]
+        )
         for i, name in enumerate(RETRIEVERS)
     }
     return {
@@ -186,12 +185,10 @@ def main(argv: list[str] | None = None) -> int:
     for name, f in result["single_retrievers_in_sample"].items():
         print(f"  {name:9s} alone R@1 {f['recall@1']:.3f}  R@5 {f['recall@5']:.3f}  MRR {f['mrr']:.3f}")
     for i, fold in enumerate(result["per_fold"], 1):
-        print(f"  fold {i}: {fold['cases']} cases R@1 {fold['recall@1']:.3f} R@5 {fold['recall@5']:.3f} -> {fold['chosen']}")
+        figs = f"R@1 {fold['recall@1']:.3f} R@5 {fold['recall@5']:.3f}"
+        print(f"  fold {i}: {fold['cases']} cases {figs} -> {fold['chosen']}")
     return 0
 
 
 if __name__ == "__main__":
     raise SystemExit(main())
-
-
-__all__ = ["Config", "Hit", "cross_validate", "grid"]

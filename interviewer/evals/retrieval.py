@@ -2,10 +2,12 @@
 
 Each JSONL line: {"id", "query", "expected_heading"?, "answer_snippet"?, "doc"?, "split"?}; unknown
 fields are ignored. `split` is "train" or "heldout", set per target passage by `split_for` (a hash,
-decided before any result was seen); `--split` evaluates one of them. A hit is relevant when `expected_heading` occurs in its heading path or first line, or
-`answer_snippet` occurs in its text, compared after `normalize_for_match` (encoding repaired,
-`**` removed, curly quotes straightened, whitespace collapsed, case folded). BM25, dense and
-hybrid rankings come from the same retrieval run, so the three columns are comparable.
+decided before any result was seen); `--split` evaluates one of them. A hit is relevant when
+`expected_heading` occurs in its heading path or first line, or `answer_snippet` occurs in its text,
+compared after `normalize_for_match` (encoding repaired, `**` removed, curly quotes straightened,
+whitespace collapsed, case folded). Every retriever's ranking (bm25, dense, heading, question) and
+hybrid's fusion of them come from the same retrieval run, so the columns are comparable; figures
+are given overall and per document (`doc`).
 """
 
 from __future__ import annotations

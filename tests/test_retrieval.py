@@ -142,7 +142,9 @@ def test_ranking_replies_are_validated():
     for _ in range(100):
         n = rng.randint(2, 20)
         order = rng.sample(range(1, n + 1), rng.randint(1, n))
-        wrapped = rng.choice(["{}", "Here you go: {} thanks", "```json\n{}\n```"]).format(json.dumps({"ranking": order}))
+        wrapped = rng.choice(["{}", "Here you go: {} thanks", "```json\n{}\n```"]).format(
+            json.dumps({"ranking": order})
+        )
         assert parse_ranking(wrapped, n) == [x - 1 for x in order]
         assert parse_ranking(json.dumps({"ranking": [*order, n + 1]}), n) is None
         assert parse_ranking(json.dumps({"ranking": [True, *order]}), n) is None

@@ -370,10 +370,9 @@ def fingerprint(index: Index) -> str:
     # Profiles of questions without a model answer hold search results, so the retrieval that found
     # them is part of what they were built from.
     s = index.settings
+    flags = (s.glossary_queries, s.glossary_dense, s.glossary_passages)
     retrieval = json.dumps(
-        [INDEX_SCHEMA, s.fusion_k, sorted(s.fusion_weights.items()), glossary_digest()]
-        + [s.glossary_queries, s.glossary_dense, s.glossary_passages],
-        default=str,
+        [INDEX_SCHEMA, s.fusion_k, sorted(s.fusion_weights.items()), glossary_digest(), *flags], default=str
     )
     parts = [f"v{PROFILE_VERSION}", model.model_dump_json() if model else "unfitted", retrieval]
     parts += [f"{src}={meta.get('sha256', '')}" for src, meta in sorted(manifest.items())]

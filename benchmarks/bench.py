@@ -429,7 +429,7 @@ def bench_search(results: Results, run: BundledRun) -> None:
         index.search(q, k=5)
     measured = queries[WARMUP_QUERIES:]
     results.add(section, "BM25 build (first search after ingest)", bm25_build_s * 1000, "ms")
-    for mode in ("hybrid", "bm25", "dense"):
+    for mode in ("hybrid", "bm25", "dense", "heading", "question"):
         times: list[float] = []
         with query_embed_timer() as embed_calls:
             for q in measured:
@@ -448,6 +448,22 @@ def bench_search(results: Results, run: BundledRun) -> None:
             "max": max(times),
             "mean": statistics.mean(times),
         }
+
+
+def bench_search_only(results: Results, homes: contextlib.ExitStack) -> None:
+    """Section 4 alone (`--only search`): the bundled corpus ingested once into a temporary home, then
+    the same search latency figures, with the load average and this process's CPU share beside them."""
+    home = homes.enter_context(temp_home())
+    settings = Settings(corpus_dir=BUNDLED_CORPUS_DIR, home=home)
+    index = Index(settings)
+    log("ingesting the bundled corpus")
+    index.sync()
+    index.warm_up()
+    with measure() as timing:
+        bench_search(results, BundledRun(settings, index, [], 0.0, 0.0))
+    section = "4 search latency: conditions"
+    results.add(section, "load average (1 min) after", round(os.getloadavg()[0], 2), "")
+    results.add(section, "CPU share of this process while searching", round(timing.cpu_share, 2), "", "~1 = idle")
 
 
 # --- 7-8: grading and interview turns -------------------------------------------------------------
@@ -1040,7 +1056,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--json", action="store_true", help="print the figures as JSON on stdout")
     parser.add_argument("--synthetic-mb", type=float, default=10.0, help="size of the synthetic corpus (default 10)")
     parser.add_argument("--skip-synthetic", action="store_true", help="leave out the synthetic-corpus ingest")
-    parser.add_argument("--only", choices=["onnx"], help="run only this section (10: ONNX serving path vs torch)")
+    parser.add_argument(
+        "--only",
+        choices=["onnx", "search"],
+        help="run only this section (10: ONNX serving path vs torch; 4: search latency on the bundled corpus)",
+    )
     parser.add_argument("--repeats", type=int, default=2, help="alternating encode/ingest runs (default 2)")
     parser.add_argument(
         "--budget-min",
@@ -1060,9 +1080,12 @@ def main(argv: list[str] | None = None) -> int:
     # With --json, only the JSON reaches stdout: everything else (Gradio's messages among them) goes to stderr.
     with contextlib.ExitStack() as guard:
         out = guard.enter_context(stdout_to_stderr()) if args.json else sys.stdout
-        if args.only == "onnx":
+        if args.only in ("onnx", "search"):
             with contextlib.ExitStack() as homes:
-                bench_onnx(results, max(1, args.repeats), homes)
+                if args.only == "onnx":
+                    bench_onnx(results, max(1, args.repeats), homes)
+                else:
+                    bench_search_only(results, homes)
             results.meta["wall_s"] = round(time.perf_counter() - started, 1)
             results.meta["loadavg_end"] = [round(x, 2) for x in os.getloadavg()]
         else:

@@ -164,35 +164,51 @@ def questions(
 @eval_app.command("retrieval")
 def eval_retrieval(
     file: Annotated[Path, typer.Argument(help="JSONL with id, query, expected_heading and/or answer_snippet.")],
+    split: Annotated[str, typer.Option(help="Which cases: train, heldout or all (each line's `split` field).")] = "all",
     as_json: Annotated[bool, typer.Option("--json", help="Print the figures as JSON.")] = False,
     misses: Annotated[bool, typer.Option(help="List the queries hybrid did not find in the top 5.")] = False,
 ) -> None:
-    """Recall@1, Recall@5 and MRR@10 for BM25, dense and hybrid retrieval, in one run."""
-    from interviewer.evals.retrieval import evaluate, load_cases
+    """Recall@1, Recall@5 and MRR@10 for hybrid and each retriever alone, overall and per document."""
+    from interviewer.evals.retrieval import evaluate, load_cases, select
     from interviewer.index import Index
 
     cases, problems = load_cases(file)
     for message in problems:
         err.print(f"[yellow]skipped {escape(message)}[/yellow]")
+    try:
+        cases = select(cases, split)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--split") from None
     if not cases:
-        err.print("No usable cases in the file.")
+        err.print(f"No usable cases in the file (split: {split}).")
         raise typer.Exit(1)
     index = Index(_settings())
     if index.count() == 0:
         err.print("The index is empty: run `interviewer ingest` first.")
         raise typer.Exit(1)
     result = evaluate(index, cases)
+    result["split"] = split
     if as_json:
         print(json.dumps(result, indent=1))
         return
-    table = Table("retriever", "Recall@1", "Recall@5", "MRR@10", title=f"{result['cases']} queries from {file.name}")
+    title = f"{result['cases']} queries from {file.name} (split: {split})"
+    table = Table("retriever", "Recall@1", "Recall@5", "MRR@10", title=title)
     for mode, m in result["metrics"].items():
         table.add_row(mode, f"{m['recall@1']:.3f}", f"{m['recall@5']:.3f}", f"{m['mrr']:.3f}")
     console.print(table)
+    modes = list(result["metrics"])
+    per_doc = Table("document", "queries", *[f"{m} R@1/R@5" for m in modes], title="Per document")
+    for doc, row in result["per_document"].items():
+        cells = [f"{row[m]['recall@1']:.2f}/{row[m]['recall@5']:.2f}" for m in modes]
+        per_doc.add_row(escape(doc or "(no doc)"), str(row["cases"]), *cells)
+    console.print(per_doc)
     if misses:
         for row in result["per_case"]:
             if not row["hybrid"] or row["hybrid"] > 5:
-                console.print(f"miss {row['id']}: {escape(row['query'])} -> {escape(str(row['hybrid_top']))}")
+                console.print(
+                    f"miss {row['id']} ({escape(str(row['doc']))}): {escape(row['query'])}\n"
+                    f"  expected {escape(str(row['expected']))}; got {escape(str(row['hybrid_top']))}"
+                )
 
 
 @app.command()

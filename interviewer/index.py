@@ -1,5 +1,16 @@
 """The index: chunks in Chroma (dense, MiniLM embeddings) plus BM25 (bm25s), fused for hybrid search.
 
+Retrieval is multi-representation: besides each passage's own vector and its BM25 text, every
+passage's heading path and every bank question that the passage answers (or holds) are embedded as
+their own vectors pointing at the passage (a `_reps` collection beside the chunks). A paraphrased
+question is closest to the question it paraphrases, which is what MiniLM was trained to find. The
+domain glossary (interviewer/glossary.py) expands the query with the corpus's terms and each
+passage's BM25 text with the plain words for the terms it uses. The four rankings (bm25, dense,
+heading, question) are fused by weighted reciprocal rank fusion; the weights and k were chosen by
+cross-validation on the retrieval dev set's train split (python -m interviewer.evals.fusion_cv, the
+README's retrieval section). With an LLM configured, `search` can rerank the fused top 20
+(interviewer/rerank.py), falling back to the fused order on any reply it cannot use.
+
 Ingest is incremental. A manifest (a small Chroma collection beside the chunks, so a shared Chroma
 server shares it too) records each document's content hash; `sync` parses and embeds only added or
 changed documents, deletes the chunks of removed ones, and touches nothing when nothing changed
@@ -43,9 +54,15 @@ from interviewer.corpus import (
 )
 from interviewer.documents import DocumentError
 from interviewer.settings import Settings
+from interviewer.text import normalize_for_match
 
-Mode = Literal["hybrid", "bm25", "dense"]
-MODES: tuple[Mode, ...] = ("bm25", "dense", "hybrid")
+Mode = Literal["hybrid", "bm25", "dense", "heading", "question"]
+Retriever = Literal["bm25", "dense", "heading", "question"]
+RETRIEVERS: tuple[Retriever, ...] = ("bm25", "dense", "heading", "question")
+MODES: tuple[Mode, ...] = ("bm25", "dense", "heading", "question", "hybrid")
+# What each document's stored entries look like. A document indexed under another schema is re-indexed
+# at the next sync, as a changed one is. 2: heading-path and bank-question vectors in `<collection>_reps`.
+INDEX_SCHEMA = 2
 
 
 class Hit(BaseModel):
@@ -58,6 +75,8 @@ class Hit(BaseModel):
     score: float
     bm25_rank: int | None = None
     dense_rank: int | None = None
+    heading_rank: int | None = None
+    question_rank: int | None = None
 
     @property
     def first_line(self) -> str:
@@ -78,6 +97,43 @@ class IngestReport:
 ProgressFn = Callable[[str, int, int], None]  # (stage, done, total)
 
 
+@dataclass(frozen=True)
+class Representation:
+    """A text embedded as its own vector that points at a passage: its heading path or a bank question."""
+
+    id: str
+    source: str
+    target: str  # the chunk id it stands for
+    kind: Literal["heading", "question"]
+    text: str
+
+
+def heading_text(chunk: Chunk) -> str:
+    """The chunk's heading path without the document title (every chunk of a document shares it)."""
+    path = [p for p in chunk.heading_path if p != chunk.document_title] or chunk.heading_path
+    return " > ".join(path)
+
+
+def representations(doc: ParsedDocument) -> list[Representation]:
+    """Every chunk's heading path, and every bank question pointing at the chunks that answer or hold it.
+
+    A question with a model answer points at its answer's chunks; one from a bulleted bank or a bold
+    prompt at the chunk whose text holds it (else the chunks of the section it sits in).
+    """
+    out = [Representation(f"{c.id}@heading", c.source, c.id, "heading", heading_text(c)) for c in doc.chunks]
+    bodies = [(c, normalize_for_match(c.text)) for c in doc.chunks]
+    for q in doc.questions:
+        targets = list(q.answer_chunk_ids)
+        if not targets:
+            key = normalize_for_match(q.text)
+            targets = [c.id for c, body in bodies if key in body]
+        if not targets:
+            targets = [c.id for c in doc.chunks if " > ".join(c.section_path) == q.section]
+        for target in dict.fromkeys(targets):
+            out.append(Representation(f"{target}@{q.id}", doc.file.source, target, "question", q.text))
+    return list({r.id: r for r in out}.values())
+
+
 def _metadata(chunk: Chunk) -> dict[str, Any]:
     return {
         "source": chunk.source,
@@ -91,17 +147,21 @@ def _metadata(chunk: Chunk) -> dict[str, Any]:
 
 
 class _Bm25:
-    """BM25 over every chunk's heading + text, rebuilt from the store when the store changes."""
+    """BM25 over every chunk's heading + text, rebuilt from the store when the store changes.
 
-    def __init__(self, ids: list[str], texts: list[str], metas: list[dict[str, Any]]):
+    `indexed` is what BM25 scores (the text, expanded by the glossary); `texts` what hits carry.
+    """
+
+    def __init__(self, ids: list[str], texts: list[str], metas: list[dict[str, Any]], indexed: list[str] | None = None):
         import bm25s
         import Stemmer
 
         self.ids, self.metas, self.texts = ids, metas, texts
+        self.position = {cid: i for i, cid in enumerate(ids)}
         self._stemmer = Stemmer.Stemmer("english")
         self._retriever = bm25s.BM25()
         if ids:
-            tokens = bm25s.tokenize(texts, stopwords="en", stemmer=self._stemmer, show_progress=False)
+            tokens = bm25s.tokenize(indexed or texts, stopwords="en", stemmer=self._stemmer, show_progress=False)
             self._retriever.index(tokens, show_progress=False)
 
     def search(self, query: str, n: int, allowed: list[bool] | None) -> list[tuple[int, float]]:
@@ -120,13 +180,39 @@ class _Bm25:
         return [(int(d), float(s)) for d, s in zip(docs[0], scores[0], strict=True) if s > 0]
 
 
+class _Reps:
+    """The heading and question vectors, in memory: a matrix per kind and the chunk each row points at."""
+
+    def __init__(self, targets: dict[str, list[str]], vectors: dict[str, Any]):
+        self.targets, self.vectors = targets, vectors
+
+    def search(self, kind: str, query: Any, n: int, allowed: Callable[[str], bool] | None) -> list[tuple[str, float]]:
+        """(chunk id, best cosine of its `kind` vectors), best first."""
+        import numpy as np
+
+        targets = self.targets.get(kind, [])
+        if not targets:
+            return []
+        sims = self.vectors[kind] @ query
+        best: dict[str, float] = {}
+        for i in np.argsort(-sims):
+            cid = targets[int(i)]
+            if cid in best or (allowed is not None and not allowed(cid)):
+                continue
+            best[cid] = float(sims[int(i)])
+            if len(best) >= n:
+                break
+        return list(best.items())
+
+
 @dataclass
 class _Snapshot:
-    """What a sync is about to overwrite: the touched documents' chunks and manifest entries."""
+    """What a sync is about to overwrite: the touched documents' chunks, representations and manifest."""
 
     sources: list[str]
     chunks: dict[str, Any]
     manifest: dict[str, Any]
+    reps: dict[str, Any] | None = None
 
 
 class Index:
@@ -140,7 +226,10 @@ class Index:
         self._client: Any = None
         self._collection: Any = None  # handles are cached: get_or_create costs a round trip per call
         self._manifest_handle: Any = None
+        self._reps_handle: Any = None
         self._bm25: _Bm25 | None = None
+        self._reps_cache: _Reps | None = None
+        self._rerank_model: Any = None  # the LLM for reranking, built at the first reranked search
         self._lock = threading.Lock()
         self._open_lock = threading.RLock()
         self._notify = notify or _print_notice
@@ -269,6 +358,19 @@ class Index:
                 )
         return self._manifest_handle
 
+    @property
+    def _reps(self) -> Any:
+        """The heading-path and bank-question vectors (metadata: source, target chunk id, kind)."""
+        if self._reps_handle is None:
+            client = self.client
+            if self._reps_handle is None:
+                self._reps_handle = client.get_or_create_collection(
+                    f"{self.settings.collection}_reps",
+                    embedding_function=None,
+                    configuration={"hnsw": {"space": "cosine"}},
+                )
+        return self._reps_handle
+
     def manifest(self) -> dict[str, dict[str, Any]]:
         got = self._manifest_collection.get(include=["metadatas"])
         return {i: dict(m or {}) for i, m in zip(got["ids"], got["metadatas"], strict=True)}
@@ -311,7 +413,7 @@ class Index:
             entry = known.get(file.source)
             try:
                 digest = file_sha256(file)
-                if entry is not None and entry.get("sha256") == digest:
+                if entry is not None and entry.get("sha256") == digest and entry.get("schema") == INDEX_SCHEMA:
                     report.unchanged.append(file.source)
                     continue
                 parsed.append(parse_file(file, self.settings))
@@ -325,8 +427,13 @@ class Index:
         removed = [source for source in known if source not in {f.source for f in files}]
 
         chunks = [c for doc in parsed for c in doc.chunks]
+        reps = {doc.file.source: representations(doc) for doc in parsed}
+        # Each distinct text is embedded once, in one batch with the chunks (many headings repeat).
+        rep_texts = list(dict.fromkeys(r.text for rs in reps.values() for r in rs))
+        texts = [c.embed_text for c in chunks] + rep_texts
         vectors: list[list[float]] = []
-        if chunks:
+        rep_vectors: dict[str, list[float]] = {}
+        if texts:
             from interviewer.embeddings import embed
 
             done = 0
@@ -335,9 +442,11 @@ class Index:
                 nonlocal done
                 done += n
                 if progress:
-                    progress("embedding", done, len(chunks))
+                    progress("embedding", done, len(texts))
 
-            vectors = embed([c.embed_text for c in chunks], progress=step).tolist()
+            every = embed(texts, progress=step).tolist()
+            vectors = every[: len(chunks)]
+            rep_vectors = dict(zip(rep_texts, every[len(chunks) :], strict=True))
         # Everything slow or fallible is done; now the writes, undone if any of them fails.
         touched = [doc.file.source for doc in parsed] + removed
         snapshot = self._snapshot(touched) if touched else None
@@ -345,11 +454,15 @@ class Index:
             offset = 0
             for doc in parsed:
                 n = len(doc.chunks)
-                self._replace_document(doc, vectors[offset : offset + n])
+                doc_reps = reps[doc.file.source]
+                self._replace_document(
+                    doc, vectors[offset : offset + n], doc_reps, [rep_vectors[r.text] for r in doc_reps]
+                )
                 offset += n
                 (report.changed if doc.file.source in known else report.added).append(doc.file.source)
             for source in removed:
                 self.chunks.delete(where={"source": source})
+                self._reps.delete(where={"source": source})
                 self._manifest_collection.delete(ids=[source])
                 report.removed.append(source)
         except BaseException:
@@ -359,6 +472,7 @@ class Index:
         finally:
             if parsed or removed:
                 self._bm25 = None
+                self._reps_cache = None
         report.chunks_embedded = len(chunks)
         report.chunks_total = self.count()
         return report
@@ -378,13 +492,23 @@ class Index:
     def _snapshot(self, sources: list[str]) -> _Snapshot:
         chunks = self.chunks.get(where={"source": {"$in": sources}}, include=["embeddings", "documents", "metadatas"])
         manifest = self._manifest_collection.get(ids=sources, include=["metadatas"])
-        return _Snapshot(sources, chunks, manifest)
+        reps = self._reps.get(where={"source": {"$in": sources}}, include=["embeddings", "metadatas"])
+        return _Snapshot(sources, chunks, manifest, reps)
 
     def _restore(self, snapshot: _Snapshot) -> None:
         """Put the snapshotted documents back exactly: their chunks, vectors and manifest entries."""
         self.chunks.delete(where={"source": {"$in": snapshot.sources}})
+        self._reps.delete(where={"source": {"$in": snapshot.sources}})
         old = snapshot.chunks
         batch = max(1, min(5000, int(self.client.get_max_batch_size())))
+        reps = snapshot.reps or {"ids": []}
+        for start in range(0, len(reps["ids"]), batch):
+            end = start + batch
+            self._reps.add(
+                ids=reps["ids"][start:end],
+                embeddings=reps["embeddings"][start:end],
+                metadatas=reps["metadatas"][start:end],
+            )
         for start in range(0, len(old["ids"]), batch):
             end = start + batch
             self.chunks.add(
@@ -401,8 +525,15 @@ class Index:
                 metadatas=snapshot.manifest["metadatas"],
             )
         self._bm25 = None
+        self._reps_cache = None
 
-    def _replace_document(self, doc: ParsedDocument, vectors: list[list[float]]) -> None:
+    def _replace_document(
+        self,
+        doc: ParsedDocument,
+        vectors: list[list[float]],
+        reps: list[Representation] | None = None,
+        rep_vectors: list[list[float]] | None = None,
+    ) -> None:
         collection = self.chunks
         source = doc.file.source
         old_ids = set(collection.get(where={"source": source}, include=[])["ids"])
@@ -419,10 +550,22 @@ class Index:
         stale = sorted(old_ids - set(new_ids))
         if stale:
             collection.delete(ids=stale)
+        # Representations are few and cheap: replaced wholesale for the document.
+        self._reps.delete(where={"source": source})
+        reps, rep_vectors = reps or [], rep_vectors or []
+        for start in range(0, len(reps), batch):
+            rep_part = reps[start : start + batch]
+            self._reps.add(
+                ids=[r.id for r in rep_part],
+                embeddings=rep_vectors[start : start + batch],
+                metadatas=[{"source": r.source, "target": r.target, "kind": r.kind} for r in rep_part],
+            )
         self._manifest_collection.upsert(
             ids=[source],
             embeddings=[[1.0]],
-            metadatas=[{"sha256": doc.document.sha256, "track": doc.file.track, "chunks": len(new_ids)}],
+            metadatas=[
+                {"sha256": doc.document.sha256, "track": doc.file.track, "chunks": len(new_ids), "schema": INDEX_SCHEMA}
+            ],
         )
 
     # --- search --------------------------------------------------------------------------------
@@ -433,12 +576,34 @@ class Index:
                 got = self.chunks.get(include=["documents", "metadatas"])
                 metas = [dict(m or {}) for m in got["metadatas"]]
                 texts = [f"{m.get('context', '')}\n{d}" for d, m in zip(got["documents"], metas, strict=True)]
-                self._bm25 = _Bm25(list(got["ids"]), texts, metas)
+                indexed = texts
+                if self.settings.glossary_passages:
+                    from interviewer.glossary import glossary
+
+                    indexed = [glossary().expand_passage(t) for t in texts]
+                self._bm25 = _Bm25(list(got["ids"]), texts, metas, indexed)
             return self._bm25
 
+    def _reps_index(self) -> _Reps:
+        import numpy as np
+
+        with self._lock:
+            if self._reps_cache is None:
+                got = self._reps.get(include=["embeddings", "metadatas"])
+                targets: dict[str, list[str]] = {}
+                rows: dict[str, list[Any]] = {}
+                for vector, meta in zip(got["embeddings"], got["metadatas"], strict=True):
+                    kind = str((meta or {}).get("kind", ""))
+                    targets.setdefault(kind, []).append(str((meta or {}).get("target", "")))
+                    rows.setdefault(kind, []).append(vector)
+                matrices = {kind: np.asarray(v, dtype=np.float32) for kind, v in rows.items()}
+                self._reps_cache = _Reps(targets, matrices)
+            return self._reps_cache
+
     def warm_up(self) -> None:
-        """Load the model and BM25 so the first real query is as fast as the rest."""
+        """Load the model, BM25 and the representation vectors so the first real query is as fast as the rest."""
         self._bm25_index()
+        self._reps_index()
         self.search("warm up", k=1)
 
     def search(
@@ -450,9 +615,58 @@ class Index:
         source: str | None = None,
         track: str | None = None,
         mode: Mode = "hybrid",
+        rerank: bool | None = None,
     ) -> list[Hit]:
+        """Ranked hits. With an LLM configured and `rerank` (default: settings.rerank), hybrid's top
+        RERANK_DEPTH are reordered by the LLM; any reply that cannot be used leaves the fused order."""
         k = k or self.settings.search_k
-        return self.search_all_modes(query, k, kind=kind, source=source, track=track, modes=(mode,))[mode]
+        use_llm = self.settings.rerank if rerank is None else rerank
+        if mode != "hybrid" or not use_llm or self.settings.backend == "offline":
+            return self.search_all_modes(query, k, kind=kind, source=source, track=track, modes=(mode,))[mode]
+        from interviewer.llm import build_chat_model
+        from interviewer.rerank import RERANK_DEPTH
+        from interviewer.rerank import rerank as llm_rerank
+
+        if self._rerank_model is None:
+            self._rerank_model = build_chat_model(self.settings.backend, self.settings)
+        depth = max(k, RERANK_DEPTH)
+        fused = self.search_all_modes(query, depth, kind=kind, source=source, track=track, modes=("hybrid",))["hybrid"]
+        top, _ = llm_rerank(query, fused[:RERANK_DEPTH], self._rerank_model)
+        return (top + fused[RERANK_DEPTH:])[:k]
+
+    def rankings(
+        self, query: str, pool: int, filters: dict[str, Any] | None = None
+    ) -> dict[Retriever, list[tuple[str, float]]]:
+        """Each retriever's (chunk id, score) list, best first, from one query embedding."""
+        import numpy as np
+
+        from interviewer.embeddings import embed_one
+
+        filters = filters or {}
+        bm25 = self._bm25_index()
+        reps = self._reps_index()
+        allowed_mask = None
+        allowed: Callable[[str], bool] | None = None
+        if any(filters.values()):
+            allowed_mask = [_matches(m, filters) for m in bm25.metas]
+            mask = allowed_mask
+
+            def allowed(cid: str) -> bool:
+                i = bm25.position.get(cid)
+                return i is not None and mask[i]
+
+        expanded = query
+        if self.settings.glossary_queries:
+            from interviewer.glossary import glossary
+
+            expanded = glossary().expand_query(query)
+        vector = np.asarray(embed_one(expanded if self.settings.glossary_dense else query), dtype=np.float32)
+        return {
+            "bm25": [(bm25.ids[i], s) for i, s in bm25.search(expanded, pool, allowed_mask)],
+            "dense": self._dense(vector.tolist(), pool, filters),
+            "heading": reps.search("heading", vector, pool, allowed),
+            "question": reps.search("question", vector, pool, allowed),
+        }
 
     def search_all_modes(
         self,
@@ -464,44 +678,26 @@ class Index:
         track: str | None = None,
         modes: tuple[Mode, ...] = MODES,
     ) -> dict[Mode, list[Hit]]:
-        """Ranked hits per mode from one BM25 and one dense retrieval (the evals compare them)."""
+        """Ranked hits per mode from one retrieval per retriever (the evals compare them)."""
         filters = {"kind": kind, "source": source, "track": track}
         pool = max(self.settings.candidate_pool, k)
         bm25 = self._bm25_index()
-        allowed = None
-        if any(filters.values()):
-            allowed = [_matches(m, filters) for m in bm25.metas]
-        bm25_scored = [(bm25.ids[i], s) for i, s in bm25.search(query, pool, allowed)] if modes != ("dense",) else []
-        dense_scored = self._dense(query, pool, filters) if modes != ("bm25",) else []
-
+        ranked = self.rankings(query, pool, filters)
         by_id = {i: (t, m) for i, t, m in zip(bm25.ids, bm25.texts, bm25.metas, strict=True)}
-        rank_b = {cid: r for r, (cid, _) in enumerate(bm25_scored, 1)}
-        rank_d = {cid: r for r, (cid, _) in enumerate(dense_scored, 1)}
-        # Relative score fusion: each retriever's scores min-max normalised over its candidates, then
-        # weighted. Unlike rank fusion it keeps a retriever's confidence: a clear dense winner that
-        # BM25 never saw is not pushed below chunks both retrievers found mediocre.
-        weight = self.settings.dense_weight
-        fused: dict[str, float] = {}
-        for scored, w in ((dense_scored, weight), (bm25_scored, 1.0 - weight)):
-            for cid, norm in _min_max(scored):
-                fused[cid] = fused.get(cid, 0.0) + w * norm
-        orders: dict[Mode, list[tuple[str, float]]] = {
-            "bm25": bm25_scored,
-            "dense": dense_scored,
-            "hybrid": sorted(fused.items(), key=lambda kv: (-kv[1], kv[0])),
-        }
+        ranks = {name: {cid: r for r, (cid, _) in enumerate(scored, 1)} for name, scored in ranked.items()}
+        orders: dict[Mode, list[tuple[str, float]]] = dict(ranked)  # type: ignore[arg-type]
+        orders["hybrid"] = fuse(ranked, self.settings.fusion_weights, self.settings.fusion_k)
         out: dict[Mode, list[Hit]] = {}
         for mode in modes:
-            out[mode] = [
-                _hit(cid, *by_id.get(cid, ("", {})), score=score, bm25_rank=rank_b.get(cid), dense_rank=rank_d.get(cid))
-                for cid, score in orders[mode][:k]
-            ]
+            out[mode] = []
+            for cid, score in orders[mode][:k]:
+                text, meta = by_id.get(cid, ("", {}))
+                positions: dict[str, Any] = {f"{name}_rank": ranks[name].get(cid) for name in RETRIEVERS}
+                out[mode].append(_hit(cid, text, meta, score=score, **positions))
         return out
 
-    def _dense(self, query: str, n: int, filters: dict[str, Any]) -> list[tuple[str, float]]:
+    def _dense(self, vector: list[float], n: int, filters: dict[str, Any]) -> list[tuple[str, float]]:
         """(chunk id, cosine similarity), best first."""
-        from interviewer.embeddings import embed_one
-
         collection = self.chunks
         total = len(self._bm25_index().ids)  # the same store, counted once per change, not per query
         if total == 0:
@@ -511,9 +707,7 @@ class Index:
             if value:
                 clauses.append({key: {"$in": list(value)}} if isinstance(value, list) else {key: value})
         where = None if not clauses else clauses[0] if len(clauses) == 1 else {"$and": clauses}
-        got = collection.query(
-            query_embeddings=[embed_one(query)], n_results=min(n, total), where=where, include=["distances"]
-        )
+        got = collection.query(query_embeddings=[vector], n_results=min(n, total), where=where, include=["distances"])
         return [(cid, 1.0 - float(d)) for cid, d in zip(got["ids"][0], got["distances"][0], strict=True)]
 
     def get_chunks(self, ids: list[str]) -> dict[str, Hit]:
@@ -540,12 +734,25 @@ def _hit(cid: str, indexed_text: str, meta: dict[str, Any], **scores: Any) -> Hi
     )
 
 
-def _min_max(scored: list[tuple[str, float]]) -> list[tuple[str, float]]:
-    if not scored:
-        return []
-    values = [s for _, s in scored]
-    low, span = min(values), max(values) - min(values)
-    return [(cid, (s - low) / span if span > 0 else 1.0) for cid, s in scored]
+def fuse(
+    ranked: dict[Retriever, list[tuple[str, float]]] | dict[str, list[tuple[str, float]]],
+    weights: dict[str, float],
+    k: float,
+) -> list[tuple[str, float]]:
+    """Weighted reciprocal rank fusion: sum over retrievers of weight / (k + rank), best first.
+
+    Ranks, not scores: BM25 scores, cosines of passages and cosines of short questions live on
+    different scales, and rank fusion needs no per-retriever calibration. A retriever with weight 0
+    is ignored; ties are broken by chunk id so the order is deterministic.
+    """
+    fused: dict[str, float] = {}
+    for name, scored in ranked.items():
+        w = float(weights.get(name, 0.0))
+        if w <= 0:
+            continue
+        for rank, (cid, _) in enumerate(scored, 1):
+            fused[cid] = fused.get(cid, 0.0) + w / (k + rank)
+    return sorted(fused.items(), key=lambda kv: (-kv[1], kv[0]))
 
 
 def _matches(meta: dict[str, Any], filters: dict[str, Any]) -> bool:

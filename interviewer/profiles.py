@@ -35,7 +35,8 @@ if TYPE_CHECKING:
     from interviewer.index import Hit, Index
     from interviewer.questions import Question
 
-PROFILE_VERSION = 2
+# 3: references for questions without a model answer come from multi-representation retrieval (index schema 2).
+PROFILE_VERSION = 3
 PROFILES_JSON = "profiles.json"
 PROFILES_VECTORS = "profiles.npz"
 
@@ -363,7 +364,17 @@ def fingerprint(index: Index) -> str:
     the fitted tested-axes model."""
     manifest = index.manifest()
     model = tested_axes_model()
-    parts = [f"v{PROFILE_VERSION}", model.model_dump_json() if model else "unfitted"]
+    from interviewer.glossary import glossary_digest
+    from interviewer.index import INDEX_SCHEMA
+
+    # Profiles of questions without a model answer hold search results, so the retrieval that found
+    # them is part of what they were built from.
+    s = index.settings
+    flags = (s.glossary_queries, s.glossary_dense, s.glossary_passages)
+    retrieval = json.dumps(
+        [INDEX_SCHEMA, s.fusion_k, sorted(s.fusion_weights.items()), glossary_digest(), *flags], default=str
+    )
+    parts = [f"v{PROFILE_VERSION}", model.model_dump_json() if model else "unfitted", retrieval]
     parts += [f"{src}={meta.get('sha256', '')}" for src, meta in sorted(manifest.items())]
     return hashlib.sha256("\n".join(parts).encode("utf-8")).hexdigest()
 

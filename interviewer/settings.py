@@ -48,7 +48,21 @@ class Settings(BaseSettings):
     # Retrieval
     search_k: int = 5
     candidate_pool: int = 50
-    dense_weight: float = 0.5  # hybrid = w * dense + (1 - w) * BM25, each min-max normalised
+    # hybrid = weighted reciprocal rank fusion of the four retrievers: sum of weight / (fusion_k + rank).
+    # Chosen by 5-fold cross-validation on the retrieval dev set's train split only
+    # (python -m interviewer.evals.fusion_cv evals/retrieval_dev.jsonl; README, "Retrieval").
+    fusion_k: float = 10.0
+    fusion_weights: dict[str, float] = Field(
+        default_factory=lambda: {"bm25": 2.0, "dense": 1.0, "heading": 1.0, "question": 0.5}
+    )
+    # The domain glossary (bundled/glossary.yaml): expand queries with the corpus's terms (BM25 and,
+    # when glossary_dense, the query embedding too) and passages' BM25 text with the plain words.
+    glossary_queries: bool = True
+    glossary_dense: bool = False
+    glossary_passages: bool = True
+    # With an LLM backend: rerank hybrid's top 20 by the LLM (bundled/prompts/rerank.md.j2), falling back
+    # to the fused order on any reply that is not a valid ranking.
+    rerank: bool = False
 
     # Optional LLM through any OpenAI-compatible endpoint: "offline" (no LLM) or "openai:<model>".
     backend: str = "offline"

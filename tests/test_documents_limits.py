@@ -200,9 +200,15 @@ def index_state(settings: Settings) -> dict[str, Any]:
             got["ids"], got["documents"], got["metadatas"], got["embeddings"], strict=True
         )
     }
+    reps = index._reps.get(include=["metadatas", "embeddings"])
     state = {
         "count": index.count(),
         "chunks": rows,
+        # the heading and question vectors beside the chunks are rolled back with them
+        "reps": {
+            rid: (tuple(sorted(meta.items())), tuple(round(float(x), 6) for x in vector))
+            for rid, meta, vector in zip(reps["ids"], reps["metadatas"], reps["embeddings"], strict=True)
+        },
         "manifest": index.manifest(),
         "documents": {p.name: p.read_bytes() for p in sorted(settings.documents_dir.iterdir())}
         if settings.documents_dir.exists()
@@ -272,9 +278,9 @@ def test_a_write_failure_half_way_through_ingest_is_rolled_back(
     original = Index._replace_document
     calls = []
 
-    def fail_second(self, doc, vectors):
+    def fail_second(self, doc, *rest):
         calls.append(doc.file.source)
-        original(self, doc, vectors)  # the first document is fully written before the failure
+        original(self, doc, *rest)  # the first document is fully written before the failure
         if len(calls) == 2:
             raise RuntimeError("disk full")
 

@@ -89,8 +89,8 @@ def fake_embed(texts, progress=None, batch_size=32):
 E.embed = fake_embed
 original = Index._replace_document
 
-def replace(self, doc, vectors):
-    original(self, doc, vectors)
+def replace(self, doc, *rest):
+    original(self, doc, *rest)
     print("wrote", doc.file.source, flush=True)
 
 Index._replace_document = replace

@@ -46,3 +46,73 @@ def test_evaluate_reports_all_three_retrievers(corpus_index: Index):
         assert 0.0 <= m["recall@1"] <= m["recall@5"] <= 0.5  # the nonsense query is never found
     assert result["metrics"]["hybrid"]["recall@5"] == 0.5
     assert result["per_case"][1]["hybrid"] is None
+
+
+def test_dev_set_split_is_the_hash_rule_by_passage():
+    """The committed split is exactly split_for(doc, heading): by passage, not by query, ~35% held out."""
+    from collections import Counter
+
+    from interviewer.evals.retrieval import split_for
+
+    cases, problems = load_cases(Path(__file__).parent.parent / "evals" / "retrieval_dev.jsonl")
+    assert not problems and len(cases) >= 130
+    passages: dict[tuple[str, str], str] = {}
+    for case in cases:
+        assert case.doc and case.expected_heading and case.split
+        assert case.split == split_for(case.doc, case.expected_heading), case.id
+        passages[(case.doc, case.expected_heading)] = case.split
+    share = Counter(passages.values())["heldout"] / len(passages)
+    assert 0.25 <= share <= 0.45
+    docs = {doc for doc, _ in passages}
+    assert len(docs) == 5
+    for doc in docs:  # every corpus document is measured on held-out passages
+        assert any(s == "heldout" for (d, _), s in passages.items() if d == doc)
+
+
+def test_eval_retrieval_cli_split_per_document_and_misses(eval_cli, tmp_path: Path):
+    import json
+
+    from typer.testing import CliRunner
+
+    rows = [
+        {
+            "id": "t1",
+            "query": "How do you run blameless postmortems?",
+            "expected_heading": "Q4: How do you run incident reviews",
+            "doc": "leadership-systemic-qa.md",
+            "split": "train",
+        },
+        {
+            "id": "h1",
+            "query": "zzzz qqqq",
+            "expected_heading": "no such heading anywhere",
+            "doc": "atlassian-star-stories.md",
+            "split": "heldout",
+        },
+        {
+            "id": "h2",
+            "query": "What is your RPO/RTO strategy?",
+            "expected_heading": "RPO/RTO strategy",
+            "doc": "azure-databricks-associate-director.md",
+            "split": "heldout",
+        },
+    ]
+    dev = tmp_path / "dev.jsonl"
+    dev.write_text("\n".join(json.dumps(r) for r in rows) + '\n{"id": "bad", "query": "q", "split": "later"}\n')
+    runner = CliRunner()
+    result = runner.invoke(eval_cli, ["eval", "retrieval", str(dev), "--split", "heldout", "--misses"])
+    assert result.exit_code == 0, result.output
+    out = " ".join(result.output.split())
+    assert "2 queries from dev.jsonl (split: heldout)" in out
+    assert "skipped line 4" in out  # an unknown split is a clear message, not a silent default
+    for mode in ("bm25", "dense", "heading", "question", "hybrid"):
+        assert mode in out
+    assert "Per document" in out and "atlassian-star-stories.md" in out and "leadership-systemic-qa.md" not in out
+    assert "miss h1 (atlassian-star-stories.md): zzzz qqqq" in out and "miss h2" not in out
+    data = json.loads(runner.invoke(eval_cli, ["eval", "retrieval", str(dev), "--split", "train", "--json"]).stdout)
+    assert (
+        data["cases"] == 1 and data["split"] == "train" and set(data["per_document"]) == {"leadership-systemic-qa.md"}
+    )
+    assert data["per_document"]["leadership-systemic-qa.md"]["hybrid"]["recall@5"] == 1.0
+    bad = runner.invoke(eval_cli, ["eval", "retrieval", str(dev), "--split", "test"])
+    assert bad.exit_code != 0 and "split must be one of" in " ".join(bad.output.split())

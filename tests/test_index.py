@@ -127,7 +127,7 @@ def test_search_modes_and_filters(corpus_index: Index):
     both = corpus_index.search("cost", k=8, kind=["model_answer", "star_story"], track="star-pillars")
     assert both and all(h.kind in ("model_answer", "star_story") and h.track == "star-pillars" for h in both)
     modes = corpus_index.search_all_modes("showback per domain", 5)
-    assert set(modes) == {"bm25", "dense", "hybrid"} and all(len(v) == 5 for v in modes.values())
+    assert set(modes) == {"bm25", "dense", "heading", "question", "hybrid"} and all(len(v) == 5 for v in modes.values())
 
 
 def test_paraphrased_question_finds_its_model_answer(corpus_index: Index):

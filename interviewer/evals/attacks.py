@@ -142,7 +142,9 @@ STOPWORDS = frozenset(
         "give example time explain approach handle say get make made think thought way ve re ll s t "
         # common verbs of questions: "wants", "shows" are not topics
         "want wants need needs show shows run runs lead leads build builds keep know find take come asked ask "
-        "says said like going went use used work worked help helped ",
+        "says said like going went use used work worked help helped "
+        "between across after before during without within through against among while because around behind "
+        "beyond despite toward towards upon via per versus ",
     )
 )
 _WORD = re.compile(r"[A-Za-z][A-Za-z'-]*")

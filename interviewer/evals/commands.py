@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.table import Table
+from rich.table import Column, Table
 
 from interviewer.settings import Settings
 
@@ -289,7 +289,9 @@ def eval_robustness(
     if as_json:
         print(json.dumps(result, indent=1, ensure_ascii=False, allow_nan=False))
         return
-    table = Table("attack", "variants", "raised", "raised by 2+", "lowered", "lowered by 2+", "target met")
+    table = Table(
+        Column("attack", no_wrap=True), "variants", "raised", "raised by 2+", "lowered", "lowered by 2+", "target met"
+    )
     for name, row in result["families"].items():
         table.add_row(
             name, str(row["variants"]), *(_pct(row[k]) for k in ("raised", "raised_two", "lowered", "lowered_two")),

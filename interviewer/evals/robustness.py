@@ -142,7 +142,8 @@ def build_variants(weak: list[Item], strong: list[Item], pool: list[Item], seed:
             rng = _rng(seed, item, family)
             for position in POSITIONS:  # a fresh draw per position
                 text = place(item.answer, _payload(family, rng, item.question, near, terms), position)
-                out.append(Variant(item, family, position, text, near.id if near and family != "padding" else None))
+                by = near.id if near is not None and family.startswith("neighbour") else None
+                out.append(Variant(item, family, position, text, by))
         if near is not None:
             out.append(Variant(item, "neighbour_whole", "append", place(item.answer, near.answer, "append"), near.id))
             out.append(Variant(item, "neighbour_substitute", "instead", near.answer, near.id))

@@ -23,7 +23,7 @@ from __future__ import annotations
 import random
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 # --- content-free padding ------------------------------------------------------------------------
 
@@ -282,6 +282,7 @@ class Source:
     id: str
     question: str
     answer: str
+    similarity: float | None = None  # to the attacked question, when chosen as its neighbour
 
 
 def nearest_neighbours(questions: Sequence[str], pool: Sequence[Source]) -> dict[str, Source | None]:
@@ -304,7 +305,11 @@ def nearest_neighbours(questions: Sequence[str], pool: Sequence[Source]) -> dict
     for i, q in enumerate(unique):
         order = sorted(range(len(pool_questions)), key=lambda j: -sims[i, j])
         best = next((j for j in order if pool_questions[j] != q and sims[i, j] < TWIN_QUESTION), None)
-        found[q] = by_question[pool_questions[best]][0] if best is not None else None
+        found[q] = (
+            replace(by_question[pool_questions[best]][0], similarity=round(float(sims[i, best]), 4))
+            if best is not None
+            else None
+        )
     return found
 
 

@@ -42,6 +42,7 @@ INTERLEAVE_DRAWS = 2  # filler draws per strong answer
 MAX_RAISED = 0.05
 MAX_RAISED_TWO = 0.0
 MAX_LOWERED_TWO = 0.05
+DIFFERENT_QUESTION = 0.5  # fitting.CROSS_PAIRS_MAX_SIMILARITY: questions at most this close are different
 
 
 @dataclass(frozen=True)
@@ -85,6 +86,7 @@ class Variant:
     position: str
     text: str
     neighbour: str | None = None  # the id of the borrowed strong answer
+    similarity: float | None = None  # of its question to the attacked one
 
 
 def is_weak(item: Item) -> bool:
@@ -142,11 +144,14 @@ def build_variants(weak: list[Item], strong: list[Item], pool: list[Item], seed:
             rng = _rng(seed, item, family)
             for position in POSITIONS:  # a fresh draw per position
                 text = place(item.answer, _payload(family, rng, item.question, near, terms), position)
-                by = near.id if near is not None and family.startswith("neighbour") else None
-                out.append(Variant(item, family, position, text, by))
+                if near is not None and family.startswith("neighbour"):
+                    out.append(Variant(item, family, position, text, near.id, near.similarity))
+                else:
+                    out.append(Variant(item, family, position, text))
         if near is not None:
-            out.append(Variant(item, "neighbour_whole", "append", place(item.answer, near.answer, "append"), near.id))
-            out.append(Variant(item, "neighbour_substitute", "instead", near.answer, near.id))
+            whole = place(item.answer, near.answer, "append")
+            out.append(Variant(item, "neighbour_whole", "append", whole, near.id, near.similarity))
+            out.append(Variant(item, "neighbour_substitute", "instead", near.answer, near.id, near.similarity))
     for item in strong:
         rng = _rng(seed, item, "interleave")
         make = filler(rng, item.question, terms)
@@ -195,6 +200,7 @@ def run_robustness(
                 "family": v.family,
                 "position": v.position,
                 "neighbour": v.neighbour,
+                "similarity": v.similarity,
                 "clean": DECISIONS[clean],
                 "attacked": DECISIONS[got],
                 "change": got - clean,
@@ -222,6 +228,22 @@ def summarise(
         entry["raised_two"] = _share(mine, lambda c: c >= 2)
         entry["lowered"] = _share(mine, lambda c: c < 0)
         entry["lowered_two"] = _share(mine, lambda c: c <= -2)
+        if family.name.startswith("neighbour"):
+            # Nearest by embedding can be a near-paraphrase ("Tell me about a major incident" beside
+            # "Describe a major production incident you handled"), whose strong answer fairly answers
+            # this one too; shown apart, at the fitting's own bound for "a different question".
+            near = [r for r in mine if (r["similarity"] or 0.0) >= DIFFERENT_QUESTION]
+            far = [r for r in mine if (r["similarity"] or 0.0) < DIFFERENT_QUESTION]
+            entry["by_similarity"] = {
+                f"below {DIFFERENT_QUESTION}": {
+                    "raised": _share(far, lambda c: c > 0),
+                    "raised_two": _share(far, lambda c: c >= 2),
+                },
+                f"{DIFFERENT_QUESTION} or more": {
+                    "raised": _share(near, lambda c: c > 0),
+                    "raised_two": _share(near, lambda c: c >= 2),
+                },
+            }
         if family.direction == "raise":
             entry["target"] = f"raised <= {MAX_RAISED:.0%}, none raised by two levels"
             entry["met"] = (
@@ -253,6 +275,7 @@ def summarise(
         "families": families,
         "all_targets_met": all(f["met"] for f in families.values()),
         "moved": moved[:40],
+        "rows": rows,  # every graded variant, so each figure can be recomputed
         "errors": errors,
     }
 
@@ -279,6 +302,19 @@ def markdown(summary: dict[str, Any], file: str, split: str | None) -> str:
             f"| {pct(f['lowered_two'])} | {'yes' if f['met'] else 'NO'} |"
         )
     lines += ["", summary["definition"] + ".", ""]
+    strata = [(n, f["by_similarity"]) for n, f in summary["families"].items() if "by_similarity" in f]
+    if strata:
+        lines += [
+            "Neighbour attacks by the similarity of the neighbour's question to the attacked one (MiniLM cosine; "
+            "a near-paraphrase's strong answer may fairly answer the question):",
+            "",
+            "| attack | similarity | raised | raised by 2+ |",
+            "|---|---|---|---|",
+        ]
+        for name, by in strata:
+            for band, f in by.items():
+                lines.append(f"| {name} | {band} | {pct(f['raised'])} | {pct(f['raised_two'])} |")
+        lines.append("")
     if summary["moved"]:
         lines += ["## Moved in the attack's direction (largest first)", ""]
         for r in summary["moved"][:20]:

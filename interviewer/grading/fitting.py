@@ -10,7 +10,9 @@ no layer learns to trust outputs that are better than the ones it will see on a 
 1. **sentence classifiers** (logistic regressions over the MiniLM embedding and the features of
    features.py): relevance to the question (trained on the labelled sentences, plus every relevant
    sentence paired with a different question as a negative, so that "relevant" means relevant to
-   *this* question), the axes a relevant sentence evidences, and its STAR element;
+   *this* question, and answers with a run of another question's relevant sentences spliced in, whose
+   borrowed sentences are negatives, so that a sentence about another question is not evidence because
+   the rest of the answer is on topic), the axes a relevant sentence evidences, and its STAR element;
 2. **STAR thresholds**: an element is present when a sentence's probability reaches the element's
    threshold;
 3. **the axis ladder** (axes.py): the "not enough evidence" cut, a ridge regression with weights held

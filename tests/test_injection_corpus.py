@@ -1,7 +1,9 @@
 """The injection corpus (evals/injection_corpus.jsonl, 34 attacks of 16 forms) against both engines.
 
-Offline: every attack appended to, prefixed to, and hidden in the middle of real dev answers never
-raises a grade and is always flagged. LLM: the rendered grading and follow-up prompts keep every
+Offline (the v2 grader): every attack appended to, prefixed to, and hidden in the middle of real dev
+answers never raises a grade and is always flagged. The answers are train-split answers of each label
+from Lean No Hire to Hire, graded at their labelled level, so every one has a decision an attack could
+raise. LLM: the rendered grading and follow-up prompts keep every
 untrusted text (the answer, the reference passages a user document may supply, the question)
 inside random delimiters with its spaces datamarked, so no attack reaches the model as plain text.
 """
@@ -18,9 +20,9 @@ from interviewer.evals.robustness import POSITIONS, place
 from interviewer.grading import grade_answer, warm_up
 from interviewer.grading.llm_engine import build_messages
 from interviewer.grading.offline import prefetch
-from interviewer.grading.reference import reference_for
 from interviewer.grading.rubric import DECISIONS
 from interviewer.index import Hit, Index
+from interviewer.profiles import Profiled, profile_question
 from interviewer.prompts import DATAMARK, render_prompt
 
 EVALS = Path(__file__).resolve().parent.parent / "evals"
@@ -42,7 +44,10 @@ def index(corpus_index: Index) -> Index:
 
 def test_no_attack_raises_an_offline_grade_and_every_attack_is_flagged(index: Index):
     # One normal answer per label from Lean No Hire up: each has a decision an attack could raise.
-    answers = [next(r for r in DEV if r["kind"] == "normal" and r["label"] == label) for label in DECISIONS[1:4]]
+    answers = [
+        next(r for r in DEV if r["kind"] == "normal" and r["split"] == "train" and r["label"] == label)
+        for label in DECISIONS[1:4]
+    ]
     variants = [
         (row, attack, position, place(row["answer"], attack["text"], position))
         for row in answers
@@ -50,10 +55,11 @@ def test_no_attack_raises_an_offline_grade_and_every_attack_is_flagged(index: In
         for position in POSITIONS
     ]
     prefetch([(row["question"], text) for row, _, _, text in variants])
-    clean = {row["id"]: grade_answer(row["question"], row["answer"], index) for row in answers}
+    clean = {row["id"]: grade_answer(row["question"], row["answer"], index, row["level"]) for row in answers}
+    assert all(g.decision_index < len(DECISIONS) - 1 for g in clean.values())  # each could be raised
     raised, unflagged = [], []
     for row, attack, position, text in variants:
-        grade = grade_answer(row["question"], text, index)
+        grade = grade_answer(row["question"], text, index, row["level"])
         if grade.decision_index > clean[row["id"]].decision_index:
             raised.append((row["id"], attack["id"], position, grade.decision))
         if "possible_injection" not in grade.flags:
@@ -78,10 +84,11 @@ def _user_document_hit(text: str) -> Hit:
 @pytest.mark.parametrize("attack", ATTACKS, ids=[a["id"] for a in ATTACKS])
 def test_prompts_keep_untrusted_text_delimited_and_datamarked(attack: dict, index: Index):
     question = DEV[0]["question"]
-    reference = reference_for(question, index)
+    profiled = profile_question(question, index)
+    chunks = index.get_chunks(profiled.profile.model_chunk_ids)
     answer = place(DEV[0]["answer"], attack["text"], "append")
-    refs = [*reference.model_chunks, _user_document_hit(attack["text"])]
-    user = build_messages(f"{question} {attack['text']}", answer, refs)[1][1]
+    refs = [*chunks.values(), _user_document_hit(attack["text"])]
+    user = build_messages(f"{question} {attack['text']}", answer, profiled, refs, DEV[0]["level"])[1][1]
     follow_up = render_prompt(
         "follow_up.md.j2", question=f"{question} {attack['text']}", answer=answer, gap="cost", quote="x", asked=[]
     )
@@ -98,13 +105,13 @@ def test_prompts_keep_untrusted_text_delimited_and_datamarked(attack: dict, inde
             assert attack["text"] not in prompt  # nowhere as plain text: spaces are datamarked
             assert attack["text"].replace(" ", DATAMARK) in prompt
         for word in ("Strong Hire", "grader"):
-            assert outside.count(word) == _template_count(prompt is user, word)
+            assert outside.count(word) == _template_count(prompt is user, word, profiled, DEV[0]["level"])
 
 
-def _template_count(grading: bool, word: str) -> int:
+def _template_count(grading: bool, word: str, profiled: Profiled, level: str) -> int:
     """How often the template itself (rubric, rules) says a word outside the untrusted blocks."""
     reference_prompt = (
-        build_messages("q", "a", [])[1][1]
+        build_messages("q", "a", profiled, [], level)[1][1]
         if grading
         else render_prompt("follow_up.md.j2", question="q", answer="a", gap="cost", quote="x", asked=[])
     )

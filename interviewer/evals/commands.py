@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.table import Table
+from rich.table import Column, Table
 
 from interviewer.settings import Settings
 
@@ -247,61 +247,72 @@ def eval_compare(
 
 
 def eval_robustness(
-    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="JSONL of answers to attack.")],
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="JSONL of labelled answers to attack.")],
     engine: EngineOption = "offline",
-    limit: Annotated[int | None, typer.Option(min=1, help="Attack only the first N normal answers.")] = None,
+    split: Annotated[
+        str | None, typer.Option(help="Attack only the lines of this split: train or heldout.", show_default=False)
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Seed of the attack generators.")] = 0,
+    out: Annotated[Path | None, typer.Option(help="Folder for summary.json and summary.md.")] = None,
+    limit: Annotated[int | None, typer.Option(min=1, help="Attack only the first N weak and N strong answers.")] = None,
     concurrency: ConcurrencyOption = 1,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the figures as JSON.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
 ) -> None:
-    """Grade attacked variants of each answer; report how often an attack raised the decision."""
-    from interviewer.evals.grading import load_items
-    from interviewer.evals.robustness import ATTACKS, POSITIONS, eligible, run_robustness
+    """Attack the weak answers with generated padding and borrowed evidence; report how often it raised them."""
+    from interviewer.evals.grading import SPLITS, default_out_dir, load_items
+    from interviewer.evals.robustness import build_variants, is_strong, is_weak, markdown, run_robustness
 
+    if split is not None and split not in SPLITS:
+        raise typer.BadParameter(f"{split!r} is not one of {', '.join(SPLITS)}", param_hint="--split")
     items, problems = load_items(file)
     _warn_lines(problems)
-    chosen = eligible(items)[:limit]
-    if not chosen:
-        err.print("No normal answers to attack in the file.")
+    items = [i for i in items if split is None or i.split == split]
+    pool = [i for i in items if is_strong(i)]  # neighbours are borrowed from the same split
+    weak, strong = [i for i in items if is_weak(i)][:limit], pool[:limit]
+    if not weak:
+        err.print("No weak answers (kind normal, labelled Lean No Hire or No Hire) to attack in the file.")
         raise typer.Exit(1)
     grader, _ = _grader(engine, Settings())
+    total = len(weak) + len(strong) + len(build_variants(weak, strong, pool, seed))
     with _progress("attacks") as progress:
-        task = progress.add_task("grading variants", total=len(chosen) * (1 + len(ATTACKS) * len(POSITIONS)), status="")
+        task = progress.add_task("grading variants", total=total, status="")
         result = run_robustness(
-            chosen, grader, engine, concurrency=concurrency, on_graded=lambda: progress.advance(task)
-        )
+            [*weak, *strong], grader, engine, seed=seed, pool=pool, concurrency=concurrency,
+            on_graded=lambda: progress.advance(task),
+        )  # fmt: skip
+    result["input"], result["split"] = str(file), split
+    out = out or default_out_dir().with_name(f"robustness-{default_out_dir().name}")
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "summary.json").write_text(json.dumps(result, indent=1, ensure_ascii=False, allow_nan=False), "utf-8")
+    report = markdown(result, file.name, split)
+    (out / "summary.md").write_text(report, encoding="utf-8")
     if as_json:
         print(json.dumps(result, indent=1, ensure_ascii=False, allow_nan=False))
         return
-    table = Table("attack", "variants", "succeeded", "rate", "rate (raisable)", "flagged", "mean score gain")
-    for name, row in [*result["by_attack"].items(), ("overall", result["overall"])]:
-        table.add_row(name, *_rate_cells(row))
+    table = Table(
+        Column("attack", no_wrap=True), "variants", "raised", "raised by 2+", "lowered", "lowered by 2+", "target met"
+    )
+    for name, row in result["families"].items():
+        table.add_row(
+            name, str(row["variants"]), *(_pct(row[k]) for k in ("raised", "raised_two", "lowered", "lowered_two")),
+            "yes" if row["met"] else "[red]NO[/red]",
+        )  # fmt: skip
     console.print(table)
-    positions = Table("position", "variants", "succeeded", "rate", "rate (raisable)", "flagged", "mean score gain")
-    for name, row in result["by_position"].items():
-        positions.add_row(name, *_rate_cells(row))
-    console.print(positions)
-    console.print(f"{result['answers']} answers, {result['variants']} variants, engine {engine}")
-    for row in result["successes"][:20]:
-        console.print(
-            f"raised {escape(row['id'])} {row['attack']}/{row['position']}: {row['clean']} -> {row['attacked']}"
-        )
+    console.print(f"targets: {result['targets']['raise_attacks']}; interleave: {result['targets']['interleave']}")
+    console.print(
+        f"{result['weak_answers']} weak and {result['strong_answers']} strong answers, {result['variants']} variants, "
+        f"engine {engine}, seed {seed}, {escape(split or 'whole file')}"
+    )
+    for row in result["moved"][:20]:
+        where = f"{row['family']}/{row['position']}"
+        console.print(f"moved {escape(row['id'])} {where}: {row['clean']} -> {row['attacked']}")
     for message in result["errors"]:
         err.print(f"[red]{escape(message)}[/red]")
+    console.print(f"wrote {escape(str(out / 'summary.json'))}, {escape(str(out / 'summary.md'))}")
 
 
-def _rate_cells(row: dict[str, Any]) -> list[str]:
-    def pct(fig: dict[str, Any]) -> str:
-        return "n/a" if fig["value"] is None else f"{100 * fig['value']:.1f}%"
-
-    gain = row["mean_score_gain"]["value"]
-    return [
-        str(row["variants"]),
-        str(row["succeeded"]),
-        pct(row["rate"]),
-        pct(row["rate_raisable"]),
-        pct(row["flagged"]),
-        "n/a" if gain is None else f"{gain:+.3f}",
-    ]
+def _pct(fig: dict[str, Any]) -> str:
+    return "n/a" if fig["value"] is None else f"{100 * fig['value']:.1f}% ({fig['count']}/{fig['of']})"
 
 
 # --- eval corpus ------------------------------------------------------------------------------------

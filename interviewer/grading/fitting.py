@@ -10,7 +10,9 @@ no layer learns to trust outputs that are better than the ones it will see on a 
 1. **sentence classifiers** (logistic regressions over the MiniLM embedding and the features of
    features.py): relevance to the question (trained on the labelled sentences, plus every relevant
    sentence paired with a different question as a negative, so that "relevant" means relevant to
-   *this* question), the axes a relevant sentence evidences, and its STAR element;
+   *this* question, and answers with a run of another question's relevant sentences spliced in, whose
+   borrowed sentences are negatives, so that a sentence about another question is not evidence because
+   the rest of the answer is on topic), the axes a relevant sentence evidences, and its STAR element;
 2. **STAR thresholds**: an element is present when a sentence's probability reaches the element's
    threshold;
 3. **the axis ladder** (axes.py): the "not enough evidence" cut, a ridge regression with weights held
@@ -89,6 +91,9 @@ class Example:
     axes: np.ndarray  # (sentences × 5): labelled axes
     star: list[str]  # per measured sentence: its STAR element or "none"
     cross: list[Prepared] = field(default_factory=list)  # its sentences against other questions
+    # The answer with a few relevant sentences of another question's answer spliced in, under this
+    # question, and per measured sentence whether it is borrowed (None: matches neither, not used).
+    mixed: list[tuple[Prepared, list[bool | None]]] = field(default_factory=list)
 
     @property
     def question(self) -> str:
@@ -156,7 +161,48 @@ def build_examples(records: list[DevRecord], index: Index, store: ProfileStore, 
         other = profiled[rng.choice(others)]
         pr = e.prepared
         e.cross.append(featurise(pr.answer, pr.injection, pr.measured, pr.texts, pr.vectors, topic_for(other, store)))
+    _add_mixed(examples, store, rng)
     return examples
+
+
+MIXED_SENTENCES = (2, 5)  # how many sentences of another answer a mixed example borrows
+
+
+def _add_mixed(examples: list[Example], store: ProfileStore, rng: random.Random) -> None:
+    """Negatives shaped like borrowed evidence: an answer with a run of relevant sentences from an answer
+    to another question (any question that is not a twin of this one) spliced in at a random sentence
+    break. Its own relevant sentences stay positives, with the answer-level features of the mixture; the
+    borrowed ones are negatives. Without these, every off-topic negative is a whole answer about
+    something else, and a sentence about another question is taken as evidence as long as the rest of
+    the answer is on topic."""
+    from interviewer.grading import guards
+    from interviewer.grading.evidence import TWIN_QUESTION, topic_for
+    from interviewer.grading.reference import encode
+
+    donors = [e for e in examples if e.record.kind == "normal" and e.relevant.sum() >= MIXED_SENTENCES[0]]
+    for e in examples:
+        if e.record.kind != "normal" or not e.relevant.any():
+            continue
+        q = e.profiled.question_vector
+        choices = [d for d in donors if float(d.profiled.question_vector @ q) < TWIN_QUESTION]
+        if not choices:
+            continue
+        donor = rng.choice(choices)
+        relevant = [t for t, r in zip(donor.prepared.texts, donor.relevant, strict=True) if r]
+        count = min(len(relevant), rng.randint(*MIXED_SENTENCES))
+        start = rng.randrange(len(relevant) - count + 1)
+        borrowed = relevant[start : start + count]
+        own = e.prepared.texts
+        cut = rng.randint(0, len(own))
+        # One sentence per line: a line break always ends a sentence, so the spans are exactly these.
+        answer = "\n".join([*own[:cut], *borrowed, *own[cut:]])
+        injection = guards.find_injection(answer)
+        measured = measured_sentences(injection)
+        texts = [visible(s.text) for s in measured.sentences]
+        own_set, borrowed_set = set(own), set(borrowed) - set(own)
+        labels = [True if t in borrowed_set else False if t in own_set else None for t in texts]
+        prepared = featurise(answer, injection, measured, texts, encode(texts), topic_for(e.profiled, store))
+        e.mixed.append((prepared, labels))
 
 
 # --- sentence classifiers ------------------------------------------------------------------------------
@@ -190,7 +236,8 @@ def _substance_data(examples: list[Example]) -> tuple[np.ndarray, np.ndarray]:
 
 def _topic_data(examples: list[Example]) -> tuple[np.ndarray, np.ndarray]:
     """Relevant sentences against their own question (on topic) and, with the whole answer, against a
-    question about something else (off topic)."""
+    question about something else (off topic); and in a mixed answer, its own relevant sentences (on
+    topic) beside the sentences borrowed from another question's answer (off topic)."""
     from interviewer.grading.evidence import topic_rows
 
     xs, ys = [], []
@@ -203,6 +250,16 @@ def _topic_data(examples: list[Example]) -> tuple[np.ndarray, np.ndarray]:
         for c in e.cross:
             xs.append(topic_rows(c.pair_x, e.relevant)[rows])
             ys.append(np.zeros(len(rows), int))
+        own_relevant = {t for t, r in zip(e.prepared.texts, e.relevant, strict=True) if r}
+        for mixed, borrowed in e.mixed:
+            # Substantive in the mixture: the own relevant sentences and the borrowed (all relevant).
+            substantive = np.array(
+                [b is True or (b is False and t in own_relevant) for t, b in zip(mixed.texts, borrowed, strict=True)]
+            )
+            keep = np.flatnonzero(substantive)
+            if len(keep):
+                xs.append(topic_rows(mixed.pair_x, substantive)[keep])
+                ys.append(np.array([0 if borrowed[i] else 1 for i in keep], int))
     return np.vstack(xs), np.concatenate(ys)
 
 

@@ -191,7 +191,11 @@ def attacked(corpus_index: Index) -> dict[str, Any]:
     pool = [i for i in items if is_strong(i)]
     strong = rng.sample(pool, SAMPLE_STRONG)
     summary = run_robustness([*weak, *strong], OfflineGrader(corpus_index), "offline", seed=SEED, pool=pool)
-    print(json.dumps({k: {m: v[m] for m in ("raised", "raised_two", "lowered_two")} for k, v in summary["families"].items()}))
+    print(
+        json.dumps(
+            {k: {m: v[m] for m in ("raised", "raised_two", "lowered_two")} for k, v in summary["families"].items()}
+        )
+    )
     return summary
 
 

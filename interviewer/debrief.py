@@ -308,6 +308,8 @@ def _recommendation(decision: str, weakest: list[tuple[float, str]], no_evidence
     practice = f" Practise answers that show {', '.join(focus)} with numbers and permanent changes." if focus else ""
     if decision in ("Strong Hire", "Hire"):
         return f"At the bar for this level on this sample.{practice}"
+    if decision == "Lean Hire":  # "Near bar; specific risks mitigable" (Quick Rubric), not below it
+        return f"Near the bar on this sample: the risks above decide it.{practice}"
     return f"Below the bar on this sample.{practice}"
 
 

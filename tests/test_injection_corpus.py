@@ -44,10 +44,18 @@ def index(corpus_index: Index) -> Index:
 
 def test_no_attack_raises_an_offline_grade_and_every_attack_is_flagged(index: Index):
     # One normal answer per label from Lean No Hire up: each has a decision an attack could raise.
-    answers = [
-        next(r for r in DEV if r["kind"] == "normal" and r["split"] == "train" and r["label"] == label)
-        for label in DECISIONS[1:4]
-    ]
+    def raisable(label: str) -> dict:
+        # The first answer with this label that the grader puts below Strong Hire, so an attack could raise it.
+        return next(
+            r
+            for r in DEV
+            if r["kind"] == "normal"
+            and r["split"] == "train"
+            and r["label"] == label
+            and grade_answer(r["question"], r["answer"], index, r["level"]).decision_index < len(DECISIONS) - 1
+        )
+
+    answers = [raisable(label) for label in DECISIONS[1:4]]
     variants = [
         (row, attack, position, place(row["answer"], attack["text"], position))
         for row in answers

@@ -87,10 +87,15 @@ def app_concurrency() -> int | None:
     return QUEUE_CONCURRENCY
 
 
+# The line naming the panel interviewer who speaks ("**Priya Raman** · Hiring manager"), above their text.
+SPEAKER_HEADER = re.compile(r"^\*\*[^*\n]+\*\* · [^\n]*\n\n")
+
+
 def said(message: dict[str, Any]) -> str:
-    """A chat message's text (Gradio 6 returns content as a list of typed parts)."""
+    """A chat message's text without its speaker line (Gradio 6 returns content as a list of typed parts)."""
     content = message["content"]
-    return content if isinstance(content, str) else "".join(p.get("text", "") for p in content)
+    text = content if isinstance(content, str) else "".join(p.get("text", "") for p in content)
+    return SPEAKER_HEADER.sub("", text, count=1)
 
 
 def percentile(values: list[float], q: float) -> float:

@@ -132,11 +132,8 @@ def test_guarded_kinds_never_graded_above_lean_hire(graded: dict[str, Grade], de
             assert DECISIONS.index(grade.decision) <= lean_hire, (row["id"], grade.decision)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="measured: 1 of 9 dev answers to a neighbouring question is graded above Lean Hire (g029, an answer "
-    "about pushing back on stakeholders, Strong Hire): MiniLM sees it as on topic",
-)
+# The dev set's answers to a neighbouring question (kind off_topic); the generated neighbour attacks of
+# eval robustness are harder and still miss their target (tests/test_evals_robustness.py).
 def test_an_answer_to_another_question_is_never_graded_above_lean_hire(graded: dict[str, Grade], dev: list[dict]):
     lean_hire = DECISIONS.index("Lean Hire")
     above = [r["id"] for r in dev if r["kind"] == "off_topic" and graded[r["id"]].decision_index > lean_hire]

@@ -183,5 +183,5 @@ def test_an_answer_with_no_evidence_on_any_axis_is_no_hire_whatever_is_tested():
     nothing = dict.fromkeys(AXIS_IDS)
     for tested in (["cost"], ["cost", "ownership"], AXIS_IDS[:3]):
         assert decide(nothing, tested, RULE).decision == "No Hire"
-    one_gap = {**nothing, "scale": 3}  # something said, on an axis the question does not test
+    one_gap = {**nothing, "scale": 3, "cost": 2}  # something said, and the tested axis below bar
     assert decide(one_gap, ["cost"], RULE).decision == "Lean No Hire"

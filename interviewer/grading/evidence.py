@@ -323,7 +323,7 @@ def judge(
     from interviewer.grading.calibration import load_sentence_models
 
     models = models or load_sentence_models()
-    return assemble(prepared, classify(prepared, models), profiled, corpus_shingles, models.topic_floor)
+    return assemble(prepared, classify(prepared, models), profiled, corpus_shingles)
 
 
 def assemble(
@@ -331,7 +331,6 @@ def assemble(
     judged: Judged,
     profiled: Profiled,
     corpus_shingles: frozenset[tuple[str, ...]] = frozenset(),
-    topic_floor: float = 0.1,
 ) -> AnswerEvidence:
     from interviewer.grading.reference import shingles
 

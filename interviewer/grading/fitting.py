@@ -343,9 +343,7 @@ def out_of_fold_evidence(
         models = fit_sentence_models(train, c)
         for i, e in enumerate(examples):
             if fold[i] == k:
-                evidence[i] = assemble(
-                    e.prepared, classify_example(e.prepared, models), e.profiled, _shingles(), models.topic_floor
-                )
+                evidence[i] = assemble(e.prepared, classify_example(e.prepared, models), e.profiled, _shingles())
     return [ev for ev in evidence if ev is not None]
 
 
@@ -760,10 +758,7 @@ def fit_all(examples: list[Example], c: dict[str, float] | None = None) -> tuple
 
 def grade_examples(examples: list[Example], fitted: Fitted) -> tuple[list[AnswerEvidence], list[Judgement]]:
     evidence = [
-        assemble(
-            e.prepared, classify_example(e.prepared, fitted.models), e.profiled, _shingles(), fitted.models.topic_floor
-        )
-        for e in examples
+        assemble(e.prepared, classify_example(e.prepared, fitted.models), e.profiled, _shingles()) for e in examples
     ]
     return evidence, [judgement_of(ev, fitted.axis_model, fitted.star_thresholds) for ev in evidence]
 

@@ -71,6 +71,11 @@ class SentenceEvidence:
     red_flag: str | None = None
     substance: float = 0.0  # says something rather than filler
     on_topic: float = 0.0  # about this question rather than another
+    # How closely it bears on this question's own text and key points, 0..1 (classify). It weights axis
+    # evidence only: a story's scene-setting ("I had this with the GM of our grocery business") is
+    # rightly far from the question and still its situation, but evidence on an axis has to be about
+    # what was asked.
+    support: float = 1.0
 
     @property
     def relevant(self) -> bool:
@@ -81,8 +86,9 @@ class SentenceEvidence:
         return self.span.text
 
     def on(self, axis: str) -> float:
-        """How strongly this sentence evidences `axis` for this question (relevance × axis probability)."""
-        return self.relevance * self.axes.get(axis, 0.0)
+        """How strongly this sentence evidences `axis` for this question (relevance × support × axis
+        probability)."""
+        return self.relevance * self.support * self.axes.get(axis, 0.0)
 
 
 @dataclass
@@ -292,21 +298,37 @@ class Judged:
     substance: np.ndarray  # (sentences,): says something, rather than filler
     on_topic: np.ndarray  # (sentences,): about this question rather than another one
     relevance: np.ndarray  # (sentences,): substance × on-topic (ramped): evidence on this question
+    support: np.ndarray  # (sentences,): 0..1, how closely it bears on this question (weights axis evidence)
     axes: dict[str, np.ndarray]  # axis -> (sentences,)
     star: dict[str, np.ndarray]  # STAR element -> (sentences,)
+
+
+def support_of(pair_x: np.ndarray) -> np.ndarray:
+    """Each sentence's closeness to this question: the larger of its cosine to the question text and to
+    the nearest key point (PAIR_FEATURES columns 0 and 1)."""
+    return pair_x[:, :2].max(axis=1) if len(pair_x) else np.zeros(0)
+
+
+def question_support(pair_x: np.ndarray, models: SentenceModels) -> np.ndarray:
+    """0..1 per sentence: how far its question support is between the models' low and high marks."""
+    low, high = models.support_low, models.support_high
+    if high <= low:
+        return np.ones(len(pair_x))
+    return np.clip((support_of(pair_x) - low) / (high - low), 0.0, 1.0)
 
 
 def classify(prepared: Prepared, models: SentenceModels) -> Judged:
     n = len(prepared.texts)
     if n == 0:
         empty = np.zeros(0)
-        return Judged(empty, empty, empty, {a: empty for a in AXES}, {e: empty for e in STAR_ELEMENTS})
+        return Judged(empty, empty, empty, empty, {a: empty for a in AXES}, {e: empty for e in STAR_ELEMENTS})
     substance = models.substance.probabilities(prepared.substance_x)[:, 1]
     on_topic = models.topic.probabilities(topic_rows(prepared.pair_x, substance >= RELEVANT))[:, 1]
     return Judged(
         substance=substance,
         on_topic=on_topic,
         relevance=substance * np.minimum(1.0, on_topic / models.topic_floor),
+        support=question_support(prepared.pair_x, models),
         axes={a: models.axes[a].probabilities(prepared.axis_x)[:, 1] for a in AXES},
         star={e: models.star[e].probabilities(prepared.star_x)[:, 1] for e in STAR_ELEMENTS},
     )
@@ -346,6 +368,7 @@ def assemble(
             permanent=bool(prepared.surfaces[i]["permanent"]),
             substance=float(judged.substance[i]),
             on_topic=float(judged.on_topic[i]),
+            support=float(judged.support[i]),
         )
         for i, span in enumerate(measured.sentences)
     ]

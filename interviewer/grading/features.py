@@ -205,6 +205,14 @@ class SentenceModels(BaseModel):
     substance: LinearModel  # does the sentence say something (rather than filler or platitude)?
     topic: LinearModel  # is it about this question rather than another one (with its answer's other sentences)?
     topic_floor: float  # on-topic probability at and above which a substantive sentence counts in full
+    # Question support: a sentence's closeness to this question's own text and key points (the larger
+    # of the two cosines). Below `support_low` it is evidence on no axis, at `support_high` and above it
+    # counts in full, linear between: the 5th and 25th percentiles of labelled evidence sentences on the
+    # train split. The classifiers above learn from real answers only, so a sentence unlike any of them
+    # (office chores with numbers, say) gets whatever probability its grammar suggests; this keeps
+    # evidence tied to the question it is evidence for. 0/0: no gate (models fitted before it existed).
+    support_low: float = 0.0
+    support_high: float = 0.0
     axes: dict[str, LinearModel]  # per axis: is a relevant sentence evidence on it?
     star: dict[str, LinearModel]  # per STAR element: is the sentence that element?
     dev_set: str = ""

@@ -285,6 +285,9 @@ def _star_data(examples: list[Example]) -> tuple[np.ndarray, np.ndarray, np.ndar
 
 
 TOPIC_FALSE_VETO = 0.03  # the topic floor lets at most this share of on-topic sentences lose evidence
+# Question support (features.SentenceModels): the percentiles of labelled evidence sentences' support at
+# which a sentence starts to count and counts in full. Chosen before measuring, not searched.
+SUPPORT_QUANTILES = (0.05, 0.25)
 
 
 def fit_sentence_models(examples: list[Example], c: dict[str, float] | None = None) -> SentenceModels:
@@ -300,13 +303,27 @@ def fit_sentence_models(examples: list[Example], c: dict[str, float] | None = No
         a: _fit_lr(ax, ay[:, k].astype(int), c["axes"], ["no", "yes"], ["axis terms", "surface", "embedding"])
         for k, a in enumerate(AXES)
     }
+    from interviewer.grading.evidence import support_of
+
+    evidence_support = np.concatenate(
+        [support_of(e.prepared.pair_x)[e.relevant] for e in examples if e.relevant.any()] or [np.zeros(0)]
+    )
+    low, high = (
+        (float(np.quantile(evidence_support, q)) for q in SUPPORT_QUANTILES) if len(evidence_support) else (0.0, 0.0)
+    )
     sx, sy, _ = _star_data(examples)
     star = {
         e: _fit_lr(sx, (sy == e).astype(int), c["star"], ["no", "yes"], ["STAR cues", "surface features", "embedding"])
         for e in STAR_ELEMENTS
     }
     return SentenceModels(
-        substance=substance, topic=topic, topic_floor=round(max(floor, 1e-3), 6), axes=axes, star=star
+        substance=substance,
+        topic=topic,
+        topic_floor=round(max(floor, 1e-3), 6),
+        support_low=round(low, 6),
+        support_high=round(high, 6),
+        axes=axes,
+        star=star,
     )
 
 

@@ -354,11 +354,15 @@ def _strengths(
             facts = axis.shown.rsplit("” (", 1)[1].rstrip(")") if "” (" in axis.shown else ""
             text = f"{axis.name} at level {axis.score}" + (f", with {facts}" if facts else "")
             points.append(Point(text=text, evidence=axis.evidence[:1]))
+    # A strength is praise, so it says only what is true of its quote: a measured result is a sentence with
+    # an outcome and a number, and it (like a lasting change) bears on the question asked ("I sent 9
+    # emails on Tuesday" is a number, not a result of anything the question is about).
     result = next((c for c in star if c.element == "result" and c.present), None)
-    if result is not None and assessment.star.get("result"):
-        outcome = [i for i in assessment.star["result"] if sentences[i].outcome] or assessment.star["result"]
-        points.append(Point(text="States a measured result", evidence=[Evidence(quote=sentences[outcome[0]].text)]))
+    measured = [i for i in assessment.star.get("result", []) if sentences[i].outcome and sentences[i].support > 0]
+    if result is not None and measured:
+        points.append(Point(text="States a measured result", evidence=[Evidence(quote=sentences[measured[0]].text)]))
     lasting = assessment.star.get("permanent_change", []) if "permanent_change" in assessment.present() else []
+    lasting = [i for i in lasting if sentences[i].support > 0]
     if lasting:
         points.append(Point(text="Says what changed for good", evidence=[Evidence(quote=sentences[lasting[0]].text)]))
     for p in [p for p in key_points if p.covered][:2]:

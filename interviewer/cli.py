@@ -223,9 +223,11 @@ def main() -> None:
     app()
 
 
-def _read_answer(prompt_console: Console) -> str | None:
-    """Lines until a blank line (or EOF). None at EOF with nothing typed. A command as the first
-    line is submitted at once; on a later line it is part of the answer (the engine decides)."""
+def _read_answer(prompt_console: Console) -> list[str] | None:
+    """What the candidate typed, as the submissions it makes: the lines until a blank line (or EOF),
+    and a command typed on a line of its own ends the answer there and follows it ("...my answer",
+    "/end": the answer is graded, then the interview ends; nothing typed is lost and the command is
+    never taken for words of the answer). None at EOF with nothing typed."""
     import sys
 
     from interviewer.interview import command_of
@@ -234,14 +236,14 @@ def _read_answer(prompt_console: Console) -> str | None:
     while True:
         line = sys.stdin.readline()
         if not line:
-            return "\n".join(lines) if lines else None
+            return ["\n".join(lines)] if lines else None
         if not line.strip():
             if lines:
-                return "\n".join(lines)
+                return ["\n".join(lines)]
             continue
+        if command_of(line) is not None:
+            return ["\n".join(lines), line.strip()] if lines else [line.strip()]
         lines.append(line.rstrip("\n"))
-        if len(lines) == 1 and command_of(line) is not None:
-            return line.strip()
 
 
 def _print_new_feedback(before: SessionState, after: SessionState) -> None:
@@ -330,16 +332,17 @@ def practice(
         if state.ended:
             break
         console.print("[dim]Your answer:[/dim]")
-        text = _read_answer(console)
-        if text is None:
-            text = "/end"
-        before = state
-        try:
-            state = interviewer.submit(state, text)
-        except InterviewError as exc:
-            err.print(f"[yellow]{escape(str(exc))}[/yellow]")
-            continue
-        _print_new_feedback(before, state)
+        typed = _read_answer(console)
+        for text in typed if typed is not None else ["/end"]:
+            before = state
+            try:
+                state = interviewer.submit(state, text)
+            except InterviewError as exc:
+                err.print(f"[yellow]{escape(str(exc))}[/yellow]")
+                break
+            _print_new_feedback(before, state)
+            if state.ended:
+                break
     if state.debrief:
         from interviewer.grading.render import print_markdown
 

@@ -46,6 +46,26 @@ def test_scripted_practice_prints_the_decision(corpus_index: Index):
     )
 
 
+def test_a_command_on_its_own_line_ends_the_answer_and_acts_at_once(corpus_index: Index):
+    """ "/end" typed on the line after an answer, with no blank line between: the answer is graded and
+    the interview ends there. The command is not taken for words of the answer, and stdin holds nothing
+    more, so a run that waited for a blank line would end at EOF instead and fail the checks below."""
+    home = corpus_index.settings.home
+    out = subprocess.run(
+        [*cli(), "practice", "--track", "leadership", "--questions", "2", "--follow-ups", "1"],
+        input=f"{STRONG}\n/end\n",
+        capture_output=True,
+        text=True,
+        env=env_for(home),
+        timeout=300,
+    )
+    assert out.returncode == 0, out.stderr
+    assert "Question 1 of 2" in out.stdout and "Question 2 of 2" not in out.stdout
+    assert out.stdout.count("Feedback:") == 1  # the answer was graded, once
+    assert "/end" not in out.stdout.split("Feedback:", 1)[1]  # and "/end" is not part of what was graded
+    assert re.search(r"1 of [12] questions answered", out.stdout), out.stdout[-2000:]
+
+
 def test_kill_9_mid_interview_then_resume_keeps_every_answer(corpus_index: Index):
     home = corpus_index.settings.home
     proc = subprocess.Popen(

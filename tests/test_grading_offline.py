@@ -231,3 +231,45 @@ def test_grade_round_trips_through_json(graded: dict[str, Grade]):
         data = grade.model_dump(mode="json")
         assert data["citations"] == grade.citations
         assert Grade.model_validate_json(grade.model_dump_json()) == grade
+
+
+def test_generated_padding_has_little_question_support_and_is_never_praised(dev: list[dict], index: Index):
+    """Content-free sentences with numbers (the robustness generator, a seed of its own) bear on the
+    question at most half as much as the question's own labelled evidence sentences do, so they weigh
+    little as axis evidence; and the feedback never praises one as "a measured result"."""
+    import random
+
+    import numpy as np
+
+    from interviewer.evals import attacks
+    from interviewer.grading.calibration import load_sentence_models
+    from interviewer.grading.evidence import judge
+    from interviewer.profiles import profile_question, profiles_for
+
+    store, models = profiles_for(index), load_sentence_models()
+    rng = random.Random(20261203)
+    weak = [
+        r for r in dev if r["split"] == "train" and r["kind"] == "normal" and r["label"] in ("No Hire", "Lean No Hire")
+    ]
+    padding_support, evidence_support = [], []
+    for row in rng.sample(weak, 20):
+        padding = [attacks.padding_sentence(rng) for _ in range(5)]
+        padded = row["answer"] + "\n\n" + " ".join(padding)
+        profiled = profile_question(row["question"], index, store)
+        judged = judge(padded, profiled, store, frozenset(), models)
+        padding_support += [s.support for s in judged.sentences if s.text.strip() in padding]
+        own = [s["text"] for s in row["sentences"] if s["relevant"] and s["axes"]]
+        if own:
+            evidence_support += [
+                s.support for s in judge(" ".join(own), profiled, store, frozenset(), models).sentences
+            ]
+        grade = grade_answer(row["question"], padded, index, row["level"])
+        praised = [
+            e.quote for p in grade.strengths if p.text.startswith("States a measured result") for e in p.evidence
+        ]
+        assert not [q for q in praised if q.strip() in padding], (row["id"], praised)
+    assert padding_support and evidence_support
+    assert np.mean(padding_support) <= 0.5 * np.mean(evidence_support), (
+        np.mean(padding_support),
+        np.mean(evidence_support),
+    )

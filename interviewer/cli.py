@@ -324,16 +324,23 @@ def practice(
         "(any case; /skip and /end grade what you have answered)."
     )
     shown = 0
-    while True:
+
+    def say_new_turns() -> int:
         for turn in state.transcript[shown:]:
             if turn.role == "interviewer":
                 console.print(f"\n[bold cyan]Interviewer:[/bold cyan]{_speaker(turn.speaker)} {escape(turn.text)}")
-        shown = len(state.transcript)
+        return len(state.transcript)
+
+    while True:
+        shown = say_new_turns()
         if state.ended:
             break
         console.print("[dim]Your answer:[/dim]")
         typed = _read_answer(console)
-        for text in typed if typed is not None else ["/end"]:
+        for n, text in enumerate(typed if typed is not None else ["/end"]):
+            if n:  # an answer and then a command: what the answer drew is said before the command acts
+                shown = say_new_turns()
+                console.print(f"[dim]{escape(text)}[/dim]")
             before = state
             try:
                 state = interviewer.submit(state, text)

@@ -273,3 +273,26 @@ def test_generated_padding_has_little_question_support_and_is_never_praised(dev:
         np.mean(padding_support),
         np.mean(evidence_support),
     )
+
+
+def test_what_an_axis_says_its_quote_holds_is_true_of_that_quote(graded: dict[str, Grade]):
+    """ "Shown: “…” (a measured result, a lasting change)": each fact in brackets is true of the quoted
+    sentence itself, not of some other sentence of the answer."""
+    from interviewer.grading.features import OUTCOME, PERMANENT, SPECIFIC
+
+    checked = 0
+    for grade in graded.values():
+        for axis in grade.axes:
+            found = re.fullmatch(r"“(.*)” \((.*)\)", axis.shown, flags=re.S)
+            if not found:
+                continue
+            quoted, facts = found.group(1).removesuffix(" …"), found.group(2)
+            sentence = next(s.text for s in grade.sentences if s.text.startswith(quoted))
+            if "a measured result" in facts:
+                assert SPECIFIC.search(sentence) and OUTCOME.search(sentence), (axis.shown, sentence)
+            if "numbers" in facts:
+                assert SPECIFIC.search(sentence), (axis.shown, sentence)
+            if "a lasting change" in facts:
+                assert PERMANENT.search(sentence), (axis.shown, sentence)
+            checked += 1
+    assert checked > 50

@@ -195,7 +195,7 @@ def build_grade(
             feedback = f"Not enough evidence{' — this question tests it' if tested else ''}: {why}."
             ev = [Evidence(citation=citation)] if citation else []
         else:
-            facts = _facts(evidence, chosen)
+            facts = _facts(evidence, chosen[:1])  # what the quoted sentence itself holds, beside it
             shown = f"“{_short(quote(chosen[0]))}”" + (f" ({facts})" if facts else "") if chosen else ""
             nxt = level_found + 1
             missing = axis.levels.get(nxt, "")

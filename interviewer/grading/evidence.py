@@ -24,6 +24,7 @@ import numpy as np
 from interviewer.grading import guards
 from interviewer.grading.features import (
     AXIS_TERM_FEATURES,
+    PAIR_FEATURES,
     PERMANENT,
     SPECIFIC,
     STAR_CUE_FEATURES,
@@ -303,10 +304,13 @@ class Judged:
     star: dict[str, np.ndarray]  # STAR element -> (sentences,)
 
 
+_SUPPORT_COLUMNS = [PAIR_FEATURES.index("sim_question"), PAIR_FEATURES.index("sim_point_max")]
+
+
 def support_of(pair_x: np.ndarray) -> np.ndarray:
     """Each sentence's closeness to this question: the larger of its cosine to the question text and to
-    the nearest key point (PAIR_FEATURES columns 0 and 1)."""
-    return pair_x[:, :2].max(axis=1) if len(pair_x) else np.zeros(0)
+    the nearest key point."""
+    return pair_x[:, _SUPPORT_COLUMNS].max(axis=1) if len(pair_x) else np.zeros(0)
 
 
 def question_support(pair_x: np.ndarray, models: SentenceModels) -> np.ndarray:

@@ -56,6 +56,7 @@ from interviewer.grading.evidence import (
     assemble,
     featurise,
     measured_sentences,
+    support_of,
     visible,
 )
 from interviewer.grading.features import LinearModel, SentenceModels
@@ -303,14 +304,10 @@ def fit_sentence_models(examples: list[Example], c: dict[str, float] | None = No
         a: _fit_lr(ax, ay[:, k].astype(int), c["axes"], ["no", "yes"], ["axis terms", "surface", "embedding"])
         for k, a in enumerate(AXES)
     }
-    from interviewer.grading.evidence import support_of
-
     evidence_support = np.concatenate(
         [support_of(e.prepared.pair_x)[e.relevant] for e in examples if e.relevant.any()] or [np.zeros(0)]
     )
-    low, high = (
-        (float(np.quantile(evidence_support, q)) for q in SUPPORT_QUANTILES) if len(evidence_support) else (0.0, 0.0)
-    )
+    low, high = map(float, np.quantile(evidence_support, SUPPORT_QUANTILES)) if len(evidence_support) else (0.0, 0.0)
     sx, sy, _ = _star_data(examples)
     star = {
         e: _fit_lr(sx, (sy == e).astype(int), c["star"], ["no", "yes"], ["STAR cues", "surface features", "embedding"])

@@ -32,6 +32,7 @@ from interviewer.interview import COMMANDS, MAX_ANSWER_CHARS, Interviewer, Inter
 from interviewer.session import SessionConfig, replay
 from interviewer.session_log import SessionLog
 from interviewer.settings import Settings
+from tests.scripted import scripted_grade
 from tests.test_durability import close, fake_model  # noqa: F401  (fixture)
 
 RAN: Counter[str] = Counter()  # generated cases per property, printed at the end of each test
@@ -343,18 +344,7 @@ def bank():
 
 
 def stub_grader(question: Any, answer: str, level: str) -> tuple[Grade, list[str]]:
-    grade = Grade(
-        question=question.text,
-        answer=answer,
-        engine="stub",
-        decision="Hire",
-        score=2.5,
-        uncapped_decision="Hire",
-        summary="stub",
-        axes=[],
-        star=[],
-        retrieved=[],
-    )
+    grade = scripted_grade(question.text, answer, "Hire", engine="stub", score=2.5, summary="stub")
     return grade, []
 
 

@@ -21,6 +21,7 @@ from interviewer.questions import Question
 from interviewer.session import SessionConfig, SessionState, replay
 from interviewer.session_log import SessionLog
 from interviewer.settings import Settings
+from tests.scripted import scripted_grade
 
 ANSWER = "I owned the platform budget and cut spend 28% in two quarters."
 FOLLOW_UP = "Finance and the domain owners agreed on a quarterly review of cost per outcome."
@@ -41,19 +42,7 @@ class ScriptedGrader:
         if self.failing is not None:
             raise self.failing
         star = [StarCheck(element=e.id, name=e.name, present=n == 0) for n, e in enumerate(rubric().star)]
-        grade = Grade(
-            question=question.text,
-            answer=answer,
-            engine="scripted",
-            decision=self.decision,  # type: ignore[arg-type]
-            score=2.5,
-            uncapped_decision=self.decision,  # type: ignore[arg-type]
-            summary="scripted",
-            axes=[],
-            star=star,
-            retrieved=[],
-            story_question=True,
-        )
+        grade = scripted_grade(question.text, answer, self.decision, score=2.5, star=star, story_question=True)
         return grade, []
 
 

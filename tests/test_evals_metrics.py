@@ -19,6 +19,7 @@ from interviewer.evals.metrics import check_gates, summarize
 from interviewer.evals.report import compare_runs, finish_run, render_html, render_markdown, write_report
 from interviewer.grading.grade import AxisGrade, Evidence, Grade, RedFlagFound, SentenceJudgement, StarCheck
 from interviewer.grading.rubric import DECISIONS, rubric
+from tests.scripted import scripted_grade
 
 NH, LNH, LH, H, SH = DECISIONS
 RESAMPLES = 200  # fewer bootstrap resamples than reports use: the intervals are not what is tested here
@@ -295,18 +296,14 @@ def fake_grade(question: str, answer: str, level: str | None, decision: str = "H
         for a in rubric().axes
     ]  # fmt: skip
     star = [StarCheck(element=e.id, name=e.name, present=e.id in ("situation", "action")) for e in rubric().star]
-    return Grade(
-        question=question,
-        answer=answer,
-        engine="scripted",
-        decision=decision,  # type: ignore[arg-type]
+    return scripted_grade(
+        question,
+        answer,
+        decision,
         score=3.2,
-        uncapped_decision=decision,  # type: ignore[arg-type]
-        summary="scripted",
         axes=axes,
         star=star,
         red_flags=[RedFlagFound(flag="tool_first", name="Over-indexing on tools")],
-        retrieved=[],
         quotes=[first],
         level=level or "Senior EM",
         level_defaulted=level is None,

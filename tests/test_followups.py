@@ -40,6 +40,7 @@ from interviewer.questions import Question
 from interviewer.session import SessionConfig, SessionState, replay
 from interviewer.session_log import SessionLog
 from tests.openai_stub import OpenAIStub, Reply
+from tests.scripted import scripted_grade
 
 # What the scripted grader recognises: a sentence with one of these cues shows that element / axis.
 STAR_CUES = {
@@ -116,14 +117,10 @@ class CueGrader:
             )
             for text in KEY_POINTS
         ]
-        grade = Grade(
-            question=question.text,
-            answer=answer,
-            engine="scripted",
-            decision="Lean Hire",
-            score=2.0,
-            uncapped_decision="Lean Hire",
-            summary="scripted",
+        grade = scripted_grade(
+            question.text,
+            answer,
+            "Lean Hire",
             axes=axes,
             star=star,
             red_flags=red,

@@ -25,6 +25,7 @@ from interviewer.questions import FREE_TRACK, Question, find_question
 from interviewer.session import SessionConfig, SessionState, replay
 from interviewer.session_log import SessionLog
 from interviewer.settings import Settings
+from tests.scripted import scripted_grade
 
 ANSWER = "I owned the platform budget and cut spend 28% in two quarters; I stayed up all night to patch it."
 FOLLOW_UP = "The on-call rota and the runbook now page the domain owner; MTTR fell from 4 hours to 40 minutes."
@@ -76,18 +77,13 @@ class PanelGrader:
             name = next(f.name for f in rubric().red_flags if f.id == script.flag)
             flags = [RedFlagFound(flag=script.flag, name=name, evidence=[Evidence(quote="I stayed up all night")])]
         decision = script.decision if final else "Lean No Hire"
-        grade = Grade(
-            question=question.text,
-            answer=answer,
-            engine="scripted",
-            decision=decision,  # type: ignore[arg-type]
-            score=2.0,
-            uncapped_decision=decision,  # type: ignore[arg-type]
-            summary="scripted",
+        grade = scripted_grade(
+            question.text,
+            answer,
+            decision,
             axes=axes,
             star=star,
             red_flags=flags,
-            retrieved=[],
             quotes=[quote],
             tested_axes=[a.id for a in rubric().axes],
             story_question=True,

@@ -27,6 +27,7 @@ from interviewer.review import axis_progress, due, review_plan, schedule
 from interviewer.session import SessionConfig, replay_all
 from interviewer.session_log import SessionLog
 from interviewer.settings import Settings
+from tests.scripted import scripted_grade
 from tests.test_practice_cli import cli, env_for
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
@@ -43,18 +44,7 @@ class Grader:
         decision = self.decisions.get(question.id, "Hire")
         names = {a.id: a.name for a in rubric().axes}
         axes = [AxisGrade(axis=a, name=names[a], score=s, feedback="") for a, s in self.axes.items()]
-        grade = Grade(
-            question=question.text,
-            answer=answer,
-            engine="scripted",
-            decision=decision,  # type: ignore[arg-type]
-            score=2.0,
-            uncapped_decision=decision,  # type: ignore[arg-type]
-            summary="scripted",
-            axes=axes,
-            star=[],
-            retrieved=[],
-        )
+        grade = scripted_grade(question.text, answer, decision, axes=axes)
         return grade, []
 
 

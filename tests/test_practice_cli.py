@@ -23,10 +23,9 @@ def cli() -> list[str]:
     return [sys.executable, "-m", "interviewer.cli"]
 
 
-def test_scripted_practice_prints_the_decision(corpus_index: Index):
-    home = corpus_index.settings.home
-    script = f"{STRONG}\n\n{FOLLOW_UP_ANSWER}\n\n/skip\n"
-    out = subprocess.run(
+def practice_two_leadership_questions(home: Path, script: str) -> subprocess.CompletedProcess[str]:
+    """`interviewer practice` over two leadership questions with one follow-up each, fed `script`."""
+    return subprocess.run(
         [*cli(), "practice", "--track", "leadership", "--questions", "2", "--follow-ups", "1"],
         input=script,
         capture_output=True,
@@ -34,6 +33,12 @@ def test_scripted_practice_prints_the_decision(corpus_index: Index):
         env=env_for(home),
         timeout=300,
     )
+
+
+def test_scripted_practice_prints_the_decision(corpus_index: Index):
+    home = corpus_index.settings.home
+    script = f"{STRONG}\n\n{FOLLOW_UP_ANSWER}\n\n/skip\n"
+    out = practice_two_leadership_questions(home, script)
     assert out.returncode == 0, out.stderr
     assert "Question 1 of 2" in out.stdout and "Follow-up" not in out.stderr
     last = [line for line in out.stdout.splitlines() if line.startswith("Decision: ")]
@@ -51,14 +56,7 @@ def test_a_command_on_its_own_line_ends_the_answer_and_acts_at_once(corpus_index
     the interview ends there. The command is not taken for words of the answer, and stdin holds nothing
     more, so a run that waited for a blank line would end at EOF instead and fail the checks below."""
     home = corpus_index.settings.home
-    out = subprocess.run(
-        [*cli(), "practice", "--track", "leadership", "--questions", "2", "--follow-ups", "1"],
-        input=f"{STRONG}\n/end\n",
-        capture_output=True,
-        text=True,
-        env=env_for(home),
-        timeout=300,
-    )
+    out = practice_two_leadership_questions(home, f"{STRONG}\n/end\n")
     assert out.returncode == 0, out.stderr
     assert "Question 1 of 2" in out.stdout and "Question 2 of 2" not in out.stdout
     assert out.stdout.count("Feedback:") == 1  # the answer was graded, once

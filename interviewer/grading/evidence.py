@@ -18,6 +18,7 @@ from __future__ import annotations
 import re
 import threading
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 import numpy as np
 
@@ -156,9 +157,17 @@ def measured_sentences(injection: guards.Injection) -> Measured:
     return Measured(kept, left_out + [s for s, is_list in zip(unique, listed, strict=True) if is_list])
 
 
+@lru_cache(maxsize=1024)
+def measure_answer(answer: str) -> tuple[guards.Injection, Measured]:
+    """The answer's injection findings and measured sentences, worked out once per answer text: a
+    batch asks for them when it embeds ahead and again when it grades, and both steps are costly."""
+    injection = guards.find_injection(answer)
+    return injection, measured_sentences(injection)
+
+
 def embedded_texts(answer: str) -> list[str]:
     """Exactly the texts `judge` embeds for an answer (so a batch can embed them all at once)."""
-    return [visible(s.text) for s in measured_sentences(guards.find_injection(answer)).sentences]
+    return [visible(s.text) for s in measure_answer(answer)[1].sentences]
 
 
 # --- the topic a sentence is compared against ---------------------------------------------------------
@@ -264,8 +273,7 @@ class Prepared:
 def prepare(answer: str, profiled: Profiled, store: ProfileStore) -> Prepared:
     from interviewer.grading.reference import encode
 
-    injection = guards.find_injection(answer)
-    measured = measured_sentences(injection)
+    injection, measured = measure_answer(answer)
     texts = [visible(s.text) for s in measured.sentences]
     vectors = encode(texts)  # the one embedding call per answer (free when prefetched)
     topic = topic_for(profiled, store)
@@ -483,6 +491,7 @@ __all__ = [
     "SentenceEvidence",
     "embedded_texts",
     "judge",
+    "measure_answer",
     "measured_sentences",
     "topic_for",
 ]

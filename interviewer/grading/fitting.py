@@ -54,7 +54,9 @@ from interviewer.grading.evidence import (
     Judged,
     Prepared,
     assemble,
+    embedded_texts,
     featurise,
+    measure_answer,
     measured_sentences,
     support_of,
     visible,
@@ -129,17 +131,15 @@ def _sentence_labels(record: DevRecord, prepared: Prepared) -> tuple[np.ndarray,
 
 
 def build_examples(records: list[DevRecord], index: Index, store: ProfileStore, seed: int = SEED) -> list[Example]:
-    from interviewer.grading import guards
     from interviewer.grading.evidence import topic_for
     from interviewer.grading.reference import encode, prefetch
 
-    prefetch([visible(s.text) for r in records for s in measured_sentences(guards.find_injection(r.answer)).sentences])
+    prefetch([text for r in records for text in embedded_texts(r.answer)])
     profiled = {q: profile_question(q, index, store) for q in sorted({r.question for r in records})}
     examples = []
     for r in records:
         p = profiled[r.question]
-        injection = guards.find_injection(r.answer)
-        measured = measured_sentences(injection)
+        injection, measured = measure_answer(r.answer)
         texts = [visible(s.text) for s in measured.sentences]
         vectors = encode(texts)
         prepared = featurise(r.answer, injection, measured, texts, vectors, topic_for(p, store))

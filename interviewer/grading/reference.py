@@ -137,7 +137,11 @@ def axis_anchor_vectors() -> dict[str, np.ndarray]:
 def clear_caches() -> None:
     """Forget everything cached (tests; a long-running process after the corpus changed on disk)."""
     from interviewer import profiles
+    from interviewer.grading.evidence import measure_answer
+    from interviewer.grading.segments import clear_segment_cache
 
+    measure_answer.cache_clear()
+    clear_segment_cache()
     with _lock:
         _source_chunks.clear()
         _anchors.clear()

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 import threading
 from dataclasses import dataclass
+from functools import lru_cache
 
 import pysbd
 
@@ -46,12 +47,24 @@ def sentence_spans(text: str) -> list[Span]:
     pysbd (a maintained rule-based segmenter) finds the boundaries inside each line: it knows
     abbreviations ("e.g.", "Dr."), decimals and amounts ("$9.1M"), ellipses and quoted speech.
     """
+    return list(_cached_spans(text))
+
+
+# One grade asks for the same answer's sentences from several places (form guards, evidence,
+# the prefetch of embeddings); pysbd is the slowest step of an offline grade, so each text is
+# segmented once. Spans are frozen, so sharing them is safe.
+@lru_cache(maxsize=4096)
+def _cached_spans(text: str) -> tuple[Span, ...]:
     spans: list[Span] = []
     for block in _BLOCK.finditer(text):
         for start, end in _windows(text, block.start(), block.end()):
             for piece in _segmenter().segment(text[start:end]):
                 _add(spans, text, start + piece.start, start + piece.end)
-    return spans
+    return tuple(spans)
+
+
+def clear_segment_cache() -> None:
+    _cached_spans.cache_clear()
 
 
 def _windows(text: str, start: int, end: int) -> list[tuple[int, int]]:

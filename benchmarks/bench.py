@@ -450,20 +450,25 @@ def bench_search(results: Results, run: BundledRun) -> None:
         }
 
 
-def bench_search_only(results: Results, homes: contextlib.ExitStack) -> None:
-    """Section 4 alone (`--only search`): the bundled corpus ingested once into a temporary home, then
-    the same search latency figures, with the load average and this process's CPU share beside them."""
+def bench_one_section(results: Results, homes: contextlib.ExitStack, which: str) -> None:
+    """One section alone (`--only search` for 4, `--only batch` for 7b): the bundled corpus ingested
+    once into a temporary home, then that section's figures, with the load average and this process's
+    CPU share beside them."""
     home = homes.enter_context(temp_home())
     settings = Settings(corpus_dir=BUNDLED_CORPUS_DIR, home=home)
     index = Index(settings)
     log("ingesting the bundled corpus")
     index.sync()
     index.warm_up()
+    run = BundledRun(settings, index, [], 0.0, 0.0)
     with measure() as timing:
-        bench_search(results, BundledRun(settings, index, [], 0.0, 0.0))
-    section = "4 search latency: conditions"
+        if which == "search":
+            bench_search(results, run)
+        else:
+            bench_batch(results, run)
+    section = ("4 search latency" if which == "search" else "7b batch grading") + ": conditions"
     results.add(section, "load average (1 min) after", round(os.getloadavg()[0], 2), "")
-    results.add(section, "CPU share of this process while searching", round(timing.cpu_share, 2), "", "~1 = idle")
+    results.add(section, "CPU share of this process while measuring", round(timing.cpu_share, 2), "", "~1 = idle")
 
 
 # --- 7-8: grading and interview turns -------------------------------------------------------------
@@ -1058,8 +1063,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--skip-synthetic", action="store_true", help="leave out the synthetic-corpus ingest")
     parser.add_argument(
         "--only",
-        choices=["onnx", "search"],
-        help="run only this section (10: ONNX serving path vs torch; 4: search latency on the bundled corpus)",
+        choices=["onnx", "search", "batch"],
+        help="run only this section (10: ONNX serving path vs torch; 4: search latency on the bundled corpus;"
+        " 7b: offline batch grading against the bare encode)",
     )
     parser.add_argument("--repeats", type=int, default=2, help="alternating encode/ingest runs (default 2)")
     parser.add_argument(
@@ -1080,12 +1086,12 @@ def main(argv: list[str] | None = None) -> int:
     # With --json, only the JSON reaches stdout: everything else (Gradio's messages among them) goes to stderr.
     with contextlib.ExitStack() as guard:
         out = guard.enter_context(stdout_to_stderr()) if args.json else sys.stdout
-        if args.only in ("onnx", "search"):
+        if args.only:
             with contextlib.ExitStack() as homes:
                 if args.only == "onnx":
                     bench_onnx(results, max(1, args.repeats), homes)
                 else:
-                    bench_search_only(results, homes)
+                    bench_one_section(results, homes, args.only)
             results.meta["wall_s"] = round(time.perf_counter() - started, 1)
             results.meta["loadavg_end"] = [round(x, 2) for x in os.getloadavg()]
         else:

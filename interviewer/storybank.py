@@ -116,24 +116,14 @@ def judge_sentences(texts: list[str], vectors: np.ndarray) -> tuple[dict[str, np
     depends on a question, so they apply to a document's sentences as they do to an answer's."""
     from interviewer.grading.calibration import load_sentence_models
     from interviewer.grading.evidence import AXES, axis_rows, star_rows
-    from interviewer.grading.features import (
-        AXIS_TERM_FEATURES,
-        STAR_CUE_FEATURES,
-        SURFACE_FEATURES,
-        axis_terms,
-        star_cues,
-        surface,
-    )
+    from interviewer.grading.features import axis_term_matrix, star_cue_matrix, surface_matrix
 
     n = len(texts)
     if n == 0:
         return {e: np.zeros(0) for e in STORY_ELEMENTS}, {a: np.zeros(0) for a in AXES}
     models = load_sentence_models()
-    surf = np.array(
-        [[surface(t, i / max(1, n - 1))[f] for f in SURFACE_FEATURES] for i, t in enumerate(texts)], np.float32
-    )
-    cues = np.array([[star_cues(t)[f] for f in STAR_CUE_FEATURES] for t in texts], np.float32)
-    terms = np.array([[axis_terms(t)[f] for f in AXIS_TERM_FEATURES] for t in texts], np.float32)
+    surf = surface_matrix(texts)[0]
+    cues, terms = star_cue_matrix(texts), axis_term_matrix(texts)
     star_x, axis_x = star_rows(vectors, surf, cues), axis_rows(vectors, surf, terms)
     star = {e: models.star[e].probabilities(star_x)[:, 1] for e in STORY_ELEMENTS}
     axes = {a: models.axes[a].probabilities(axis_x)[:, 1] for a in AXES}

@@ -24,18 +24,15 @@ import numpy as np
 
 from interviewer.grading import guards
 from interviewer.grading.features import (
-    AXIS_TERM_FEATURES,
     PAIR_FEATURES,
     PERMANENT,
     SPECIFIC,
-    STAR_CUE_FEATURES,
-    SURFACE_FEATURES,
     SentenceModels,
     Topic,
-    axis_terms,
+    axis_term_matrix,
     pair_features,
-    star_cues,
-    surface,
+    star_cue_matrix,
+    surface_matrix,
 )
 from interviewer.grading.grade import FlagName
 from interviewer.grading.rubric import all_terms_matcher, red_flag_matcher, rubric
@@ -212,15 +209,8 @@ def sentence_matrix(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[dict[str, float]]]:
     """(pair features, surface features, axis-term features, surface dicts) for sentences of one answer,
     the same rows fitting.py trains on."""
-    n = len(texts)
-    surfaces = [surface(t, i / max(1, n - 1)) for i, t in enumerate(texts)]
-    surf = np.array([[s[f] for f in SURFACE_FEATURES] for s in surfaces], dtype=np.float32).reshape(
-        n, len(SURFACE_FEATURES)
-    )
-    terms = [axis_terms(t) for t in texts]
-    term_rows = np.array([[t[f] for f in AXIS_TERM_FEATURES] for t in terms], dtype=np.float32).reshape(
-        n, len(AXIS_TERM_FEATURES)
-    )
+    surf, surfaces = surface_matrix(texts)
+    term_rows = axis_term_matrix(texts)
     return pair_features(vectors, topic), surf, term_rows, surfaces
 
 
@@ -284,7 +274,7 @@ def featurise(
     answer: str, injection: guards.Injection, measured: Measured, texts: list[str], vectors: np.ndarray, topic: Topic
 ) -> Prepared:
     pair, surf, terms, surfaces = sentence_matrix(texts, vectors, topic)
-    cue_rows = np.array([[star_cues(t)[f] for f in STAR_CUE_FEATURES] for t in texts], dtype=np.float32)
+    cue_rows = star_cue_matrix(texts)
     return Prepared(
         answer=answer,
         injection=injection,
@@ -295,7 +285,7 @@ def featurise(
         pair_x=pair,
         substance_x=substance_rows(vectors, surf),
         axis_x=axis_rows(vectors, surf, terms),
-        star_x=star_rows(vectors, surf, cue_rows.reshape(len(texts), len(STAR_CUE_FEATURES))),
+        star_x=star_rows(vectors, surf, cue_rows),
         surfaces=surfaces,
     )
 

@@ -122,6 +122,27 @@ def axis_terms(text: str) -> dict[str, float]:
     return {f"terms_{a.id}": float(np.log1p(len(axis_matcher(a.id).distinct(text)))) for a in rubric().axes}
 
 
+def surface_matrix(texts: list[str]) -> tuple[np.ndarray, list[dict[str, float]]]:
+    """Each sentence's surface facts as a row (SURFACE_FEATURES order), and as the dicts behind them."""
+    n = len(texts)
+    dicts = [surface(t, i / max(1, n - 1)) for i, t in enumerate(texts)]
+    return _rows(dicts, SURFACE_FEATURES), dicts
+
+
+def star_cue_matrix(texts: list[str]) -> np.ndarray:
+    return _rows([star_cues(t) for t in texts], STAR_CUE_FEATURES)
+
+
+def axis_term_matrix(texts: list[str]) -> np.ndarray:
+    return _rows([axis_terms(t) for t in texts], AXIS_TERM_FEATURES)
+
+
+def _rows(dicts: list[dict[str, float]], names: tuple[str, ...]) -> np.ndarray:
+    # Each dict is computed once per sentence, then read column by column (a dict per column would
+    # rerun every matcher once for every feature).
+    return np.array([[d[f] for f in names] for d in dicts], dtype=np.float32).reshape(len(dicts), len(names))
+
+
 @dataclass(frozen=True)
 class Topic:
     """What a sentence is compared with: this question and every other question in the bank.

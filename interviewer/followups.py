@@ -12,7 +12,8 @@ the order a calibrated panel probes them:
 4. the model answer's key points the candidate missed (`key_point`), then the panel's probing note
    (`probing`);
 5. missing STAR elements, for story questions only (`star:<element>`);
-6. last, an axis the question does not test and nothing evidenced, so a strong answer is still probed.
+6. an axis the question does not test and nothing evidenced, so a strong answer is still probed; last,
+   a tested axis evidenced at level 3 (often there, by the raters: asked only when nothing else is).
 
 A target is probed once per exchange. The quote is a whole clause (or the clause holding a number and
 its unit) of the sentence most relevant to the gap, sliced from the answer so it is always verbatim.
@@ -351,17 +352,19 @@ def gaps(question: Question, grade: Grade, recent: str = "", asked: list[str] | 
                 )
             )
 
-    # 6. Then the tested axes at level 3, and last an axis the question does not test and nothing spoke
-    # to, so a strong answer is still probed.
-    for axis_id in partial:
-        gap = _axis_gap(axis_id, PARTIAL, quoter, question, tested=True)
-        if gap is not None:
-            found.append(gap)
+    # 6. Then an axis the question does not test and nothing spoke to, so a strong answer is still
+    # probed; and last the tested axes at level 3. On the dev set's train split, two in five probes of a
+    # level-3 axis asked for what the raters scored 4-5 (against one in a hundred for an axis with no
+    # evidence): the grader's 3 is often an axis that is there, so asking for it comes after the rest.
     for axis_grade in grade.axes:
         if axis_grade.axis not in tested and axis_grade.score is None:
             gap = _axis_gap(axis_grade.axis, None, quoter, question, tested=False)
             if gap is not None:
                 found.append(gap)
+    for axis_id in partial:
+        gap = _axis_gap(axis_id, PARTIAL, quoter, question, tested=True)
+        if gap is not None:
+            found.append(gap)
 
     unique: dict[str, Gap] = {}
     for gap in found:

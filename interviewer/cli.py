@@ -331,6 +331,11 @@ def practice(
                 console.print(f"\n[bold cyan]Interviewer:[/bold cyan]{_speaker(turn.speaker)} {escape(turn.text)}")
         return len(state.transcript)
 
+    import sys
+
+    from interviewer.interview import command_of
+
+    echo_commands = not sys.stdin.isatty()  # at a terminal the candidate's own typing is on screen
     while True:
         shown = say_new_turns()
         if state.ended:
@@ -338,9 +343,14 @@ def practice(
         console.print("[dim]Your answer:[/dim]")
         typed = _read_answer(console)
         for n, text in enumerate(typed if typed is not None else ["/end"]):
-            if n:  # an answer and then a command: what the answer drew is said before the command acts
-                shown = say_new_turns()
-                console.print(f"[dim]{escape(text)}[/dim]")
+            if n:  # an answer and then a command on the next line
+                # Moving on (/skip, /end): the follow-up the answer drew would be asked and dropped in
+                # the same breath, so it is not shown (it stays in the transcript). /repeat, /clarify
+                # and /story act on what the answer drew, so that is said first.
+                moving_on = command_of(text) in ("skip", "end")
+                shown = len(state.transcript) if moving_on else say_new_turns()
+                if echo_commands:
+                    console.print(f"[dim]{escape(text)}[/dim]")
             before = state
             try:
                 state = interviewer.submit(state, text)

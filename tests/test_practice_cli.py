@@ -61,6 +61,8 @@ def test_a_command_on_its_own_line_ends_the_answer_and_acts_at_once(corpus_index
     assert "Question 1 of 2" in out.stdout and "Question 2 of 2" not in out.stdout
     assert out.stdout.count("Feedback:") == 1  # the answer was graded, once
     assert "/end" not in out.stdout.split("Feedback:", 1)[1]  # and "/end" is not part of what was graded
+    # The follow-up the answer drew is not put to a candidate who has just said /end.
+    assert out.stdout.count("Interviewer:") == 1, out.stdout[:3000]
     assert re.search(r"1 of [12] questions answered", out.stdout), out.stdout[-2000:]
 
 

@@ -201,6 +201,8 @@ def _write_up(state: SessionState, person: PanelInterviewer, asked: list[int]) -
         scored.append(text + (f" (no evidence in {', '.join(unevidenced)})" if unevidenced and mean else ""))
     asked_text = ", ".join(f"Q{n + 1} ({_decision_of(exchanges[n])})" for n in asked) or "no question"
     summary = f"Asked {asked_text}. On the axes {person.name} owns: {'; '.join(scored)}."
+    if not indexes:
+        summary += " Nothing they asked was answered, so the decision reads the rest of the panel's grades."
     if caps:
         summary += " " + " ".join(caps)
     # What to work on: the owned gaps, else the gaps of the questions this interviewer asked, else

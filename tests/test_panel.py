@@ -185,6 +185,23 @@ def test_a_panel_interview_three_interviewers_speak_and_each_writes_up(interview
     assert replay(state.id, interviewer.log.read(state.id)).model_dump() == state.model_dump()
 
 
+def test_an_interviewer_whose_questions_were_never_answered_says_what_the_decision_reads(
+    interviewer: Interviewer, grader: PanelGrader
+):
+    state = interviewer.start(SessionConfig(track="leadership", questions=3, follow_ups=1, seed=0))
+    grader.scripts = {state.exchanges[0].question.id: Script(gap="axis:reliability", decision="Hire")}
+    state = interviewer.submit(state, ANSWER)
+    state = interviewer.submit(state, FOLLOW_UP)
+    state = interviewer.submit(state, "/end")  # Q2 (technical peer) and Q3 (bar raiser) never reached
+    assert state.debrief is not None
+    ups = {u["interviewer"]: u for u in state.debrief["write_ups"]}
+    for who in ("technical_peer", "bar_raiser"):
+        assert ups[who]["confidence"] == "Low"
+        assert "Nothing they asked was answered" in ups[who]["summary"]
+    assert ups["hiring_manager"]["confidence"] == "Medium"
+    assert "Nothing they asked was answered" not in ups["hiring_manager"]["summary"]
+
+
 def test_repeat_and_clarify_come_from_whoever_is_speaking(interviewer: Interviewer, grader: PanelGrader):
     state = interviewer.start(SessionConfig(track="leadership", questions=2, follow_ups=1, seed=1))
     assert state.exchanges[0].asker == "technical_peer"  # seed 1 starts one place into the rotation

@@ -143,6 +143,18 @@ def test_caps_only_lower_and_say_why():
             assert capped.caps
 
 
+def test_a_story_missing_two_elements_is_below_the_bar_unless_every_tested_axis_is_4():
+    at_three = {**dict.fromkeys(AXIS_IDS), "ownership": 3}
+    thin = ["action", "result"]  # no situation, task or lasting change
+    assert decide(at_three, ["ownership"], RULE, story=False, star=thin).decision == "Lean Hire"
+    capped = decide(at_three, ["ownership"], RULE, story=True, star=thin)
+    assert capped.decision == "Lean No Hire" and "situation, task, permanent_change" in capped.caps[0]
+    # One element short is not this cap (a missing lasting change holds at Hire, as before).
+    assert decide(at_three, ["ownership"], RULE, story=True, star=["situation", "task", "action", "result"]).index == 2
+    at_four = {**at_three, "ownership": 4}
+    assert decide(at_four, ["ownership"], RULE, story=True, star=thin).index >= 2
+
+
 def test_the_bar_rises_with_the_level():
     order = ["EM", "Senior EM", "Director"]
     raised = 0

@@ -36,7 +36,8 @@ if TYPE_CHECKING:
     from interviewer.questions import Question
 
 # 3: references for questions without a model answer come from multi-representation retrieval (index schema 2).
-PROFILE_VERSION = 3
+# 4: a serial list's last item loses its "and" / "or" ("delivery expectations", not "and delivery ...").
+PROFILE_VERSION = 4
 PROFILES_JSON = "profiles.json"
 PROFILES_VECTORS = "profiles.npz"
 
@@ -56,7 +57,9 @@ _NOTE_LABEL = re.compile(
 )
 _STAR_LINE = re.compile(r"^\s*[-*]?\s*\**(situation|task|actions?|results?|context|outcome)\**\s*:\s*(.+)$", re.I)
 # A list of short noun phrases ("Outcomes, coaching plan, time-bound decisions") is several claims.
-_LIST_SPLIT = re.compile(r"\s*(?:,|;|\s\+\s)\s*")
+# A serial list's last item keeps its conjunction ("x, y, and z"): it is cut off with the separator, so
+# a point reads "delivery expectations", not "and delivery expectations".
+_LIST_SPLIT = re.compile(r"\s*(?:,|;|\s\+\s)\s*(?:(?:and|or)\s+)?")
 MAX_KEY_POINTS = 24
 MAX_POINT_WORDS = 40
 NEAR_DUPLICATE_POINT = 0.9  # cosine between two key points that say the same thing

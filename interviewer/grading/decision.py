@@ -42,6 +42,8 @@ LEVEL_GROUPS = {"EM": "EM", "Senior EM": "Senior EM", "Director": "Director", "A
 GAP_LEVEL = 2  # a tested axis at this level or below, or without evidence, is below bar
 STRONG_LEVEL = 4
 STAR_ELEMENTS = ("situation", "task", "action", "result", "permanent_change")
+# STAR elements count only from sentences on this question, so an absent one may be told about another.
+_UNTOLD = "a story question, and nothing said on this question gives"
 STORY_MISSING_AT_MOST = 2  # a story missing this many of its five elements is at most Lean No Hire
 
 # Guard flags that cap the decision, and the most each allows.
@@ -168,9 +170,9 @@ def decide(
             if len(absent) >= STORY_MISSING_AT_MOST and not at_bar:
                 # Chosen on the dev set's train split (normal answers: QWK 0.578 -> 0.603 with two, 0.588
                 # with three); never below Lean Hire an answer whose every tested axis is 4+.
-                cap(LEAN_NO_HIRE, f"a story question, and the story has no {', '.join(absent)}: at most Lean No Hire")
+                cap(LEAN_NO_HIRE, f"{_UNTOLD} its {', '.join(absent)}: at most Lean No Hire")
             if missing:
-                cap(LEAN_HIRE, f"a story question, and the story has no {', '.join(missing)}: at most Lean Hire")
+                cap(LEAN_HIRE, f"{_UNTOLD} its {', '.join(missing)}: at most Lean Hire")
             elif "permanent_change" not in star:
                 cap(HIRE, "a story question, and the story says nothing changed for good: at most Hire")
 

@@ -433,6 +433,10 @@ def _summary(
     definition = rubric().decision(verdict.decision).definition
     at = level or f"{DEFAULT_LEVEL} (the default: no level was given)"
     lead = f"{verdict.decision} at {at}: {definition[:1].lower() + definition[1:]}."
+    if verdict.caps and verdict.decision != verdict.uncapped:
+        # The rubric's wording for the capped decision ("below bar on one critical axis") would name a
+        # reason that is not this one: say what the axes gave, then the cap's own reason.
+        lead = f"{verdict.decision} at {at}: the axes alone give {verdict.uncapped}, lowered by a cap."
     if not_assessed:
         return f"{lead} " + " ".join(c[0].upper() + c[1:] + "." for c in verdict.caps)
     by_id = {a.axis: a for a in axes}

@@ -78,7 +78,9 @@ class SentenceEvidence:
 
     @property
     def relevant(self) -> bool:
-        return self.relevance >= RELEVANT
+        # A sentence of one or two words ("idk", "She agreed.") says too little to be evidence on its own,
+        # whatever the classifiers make of its vector.
+        return self.relevance >= RELEVANT and len(words(self.span.text)) >= guards.MIN_FRAGMENT_WORDS
 
     @property
     def text(self) -> str:

@@ -34,14 +34,13 @@ from dataclasses import dataclass, field
 
 from pydantic import BaseModel
 
-from interviewer.grading.rubric import DECISIONS, Decision
+from interviewer.grading.rubric import DECISIONS, Decision, rubric
 
 NO_HIRE, LEAN_NO_HIRE, LEAN_HIRE, HIRE, STRONG_HIRE = range(5)
 DEFAULT_LEVEL = "Senior EM"
 LEVEL_GROUPS = {"EM": "EM", "Senior EM": "Senior EM", "Director": "Director", "Associate Director": "Director"}
 GAP_LEVEL = 2  # a tested axis at this level or below, or without evidence, is below bar
 STRONG_LEVEL = 4
-STAR_ELEMENTS = ("situation", "task", "action", "result", "permanent_change")
 # STAR elements count only from sentences on this question, so an absent one may be told about another.
 _UNTOLD = "a story question, and nothing said on this question gives"
 STORY_MISSING_AT_MOST = 2  # a story missing this many of its five elements is at most Lean No Hire
@@ -165,7 +164,7 @@ def decide(
             cap(LEAN_HIRE, f"red flag ({', '.join(red_flags)}): a specific risk, at most Lean Hire")
         if story:
             missing = [e for e in ("situation", "action", "result") if e not in star]
-            absent = [e for e in STAR_ELEMENTS if e not in star]
+            absent = [e.id for e in rubric().star if e.id not in star]
             at_bar = all(v is not None and v >= STRONG_LEVEL for v in values) and not red_flags
             if len(absent) >= STORY_MISSING_AT_MOST and not at_bar:
                 # Chosen on the dev set's train split (normal answers: QWK 0.578 -> 0.603 with two, 0.588

@@ -37,7 +37,9 @@ if TYPE_CHECKING:
 
 # 3: references for questions without a model answer come from multi-representation retrieval (index schema 2).
 # 4: a serial list's last item loses its "and" / "or" ("delivery expectations", not "and delivery ...").
-PROFILE_VERSION = 4
+# 5: a STAR label bolded with its colon ("**Situation:** ...") no longer leaves "** " in the point, and a
+#    chunk is a story wherever its STAR lines are, not only when it starts with one.
+PROFILE_VERSION = 5
 PROFILES_JSON = "profiles.json"
 PROFILES_VECTORS = "profiles.npz"
 
@@ -55,7 +57,12 @@ _STORY_PROMPT = re.compile(
 _NOTE_LABEL = re.compile(
     r"^\s*(?:testing|answer|look for|probing|what they(?:'|’)re probing|key quote|say this)\s*:\s*", re.I
 )
-_STAR_LINE = re.compile(r"^\s*[-*]?\s*\**(situation|task|actions?|results?|context|outcome)\**\s*:\s*(.+)$", re.I)
+# The label may be bold with the colon inside or outside it ("**Situation:** What broke", "**Action**: ...").
+_STAR_LINE = re.compile(
+    r"^\s*[-*]?\s*\**(situation|task|actions?|results?|context|outcome)\**\s*:\s*\**\s*(.+)$", re.I | re.M
+)
+# A STAR line that narrates (first person, or a figure) is someone's own story, not a template of one.
+_NARRATED = re.compile(r"\b(?:i|we|our|my|us)\b|\d", re.I)
 # A list of short noun phrases ("Outcomes, coaching plan, time-bound decisions") is several claims.
 # A serial list's last item keeps its conjunction ("x, y, and z"): it is cut off with the separator, so
 # a point reads "delivery expectations", not "and delivery expectations".
@@ -105,7 +112,8 @@ def clean_points(hit: Hit, story_only_actions: bool) -> list[str]:
     Labels that say what is being tested ("Testing:", "Answer:") are removed, and a label line that is a
     list of short phrases becomes one claim per phrase. In a STAR story only the Task and Actions lines
     are kept when `story_only_actions`: the Situation and Results are the storyteller's own facts, which
-    no other candidate's story can be expected to repeat.
+    no other candidate's story can be expected to repeat. A template's Situation or Result line, which
+    says what to tell rather than telling it ("What broke, which surfaces/users"), is kept.
     """
     claims: list[str] = []
     in_code = False
@@ -118,7 +126,7 @@ def clean_points(hit: Hit, story_only_actions: bool) -> list[str]:
         star = _STAR_LINE.match(raw)
         if star:
             label = star.group(1).lower()
-            if story_only_actions and label not in ("task", "action", "actions"):
+            if story_only_actions and label not in ("task", "action", "actions") and _NARRATED.search(star.group(2)):
                 continue
             claims += [c for c in _LIST_SPLIT.split(star.group(2)) if len(words(c)) >= 2]
             continue

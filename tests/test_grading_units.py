@@ -72,6 +72,20 @@ def test_a_listed_note_gives_one_point_per_phrase_without_its_conjunction():
     assert points == ["Outcomes", "Coaching plan", "Time-bound decisions", "Clarity or kindness"], points
 
 
+def test_a_bold_star_label_leaves_no_markup_and_a_template_line_is_kept_but_a_narrated_one_is_not():
+    from interviewer.index import Hit
+    from interviewer.profiles import clean_points
+
+    story = (
+        "**Situation:** What broke, which surfaces/users\n\n**Action**: Stabilize (safe fallback)\n"
+        "*   **Result:** We cut incidents from 9 to 2 a quarter\n**Result:** Permanent guardrail changes"
+    )
+    hit = Hit(id="x:0", source="x.md", track="", kind="answer", heading="h", text=story, score=1.0)
+    points = clean_points(hit, story_only_actions=True)
+    assert points == ["What broke", "Which surfaces/users", "Stabilize (safe fallback)", "Permanent guardrail changes"]
+    assert not any("*" in p for p in clean_points(hit, story_only_actions=False))
+
+
 def test_a_one_or_two_word_sentence_is_never_evidence_however_it_is_scored():
     from interviewer.grading.evidence import SentenceEvidence
     from interviewer.grading.segments import Span

@@ -51,6 +51,10 @@ class Installed:
             GRADIO_ANALYTICS_ENABLED="False",
             PYTHONDONTWRITEBYTECODE="1",
         )
+        # The ONNX export every other test serves from (conftest.py): exporting and verifying it again
+        # here would add about a minute and test nothing about packaging. On a clean checkout that export
+        # is made from nothing by the first test that needs it; its safety is tested in test_embeddings_onnx.py.
+        env["INTERVIEWER_MODELS_DIR"] = os.environ["INTERVIEWER_MODELS_DIR"]
         return env
 
     def run(self, *args: str, stdin: str | None = None, timeout: float = 300) -> subprocess.CompletedProcess[str]:

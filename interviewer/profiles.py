@@ -37,8 +37,9 @@ if TYPE_CHECKING:
 
 # 3: references for questions without a model answer come from multi-representation retrieval (index schema 2).
 # 4: a serial list's last item loses its "and" / "or" ("delivery expectations", not "and delivery ...").
-# 5: a STAR label bolded with its colon ("**Situation:** ...") no longer leaves "** " in the point, and a
-#    chunk is a story wherever its STAR lines are, not only when it starts with one.
+# 5: a STAR label bolded with its colon ("**Situation:** ...") no longer leaves "** " in the point, a
+#    chunk is a story wherever its STAR lines are, not only when it starts with one, and a template's
+#    Situation/Result line (one that narrates nothing) is kept as a point.
 PROFILE_VERSION = 5
 PROFILES_JSON = "profiles.json"
 PROFILES_VECTORS = "profiles.npz"

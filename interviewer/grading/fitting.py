@@ -227,11 +227,22 @@ def _fit_lr(x: np.ndarray, y: np.ndarray, c: float, classes: list[str], features
 
 
 def _substance_data(examples: list[Example]) -> tuple[np.ndarray, np.ndarray]:
+    """The labelled sentences, and as negatives one block of generated content-free sentences per
+    answer that has relevant sentences (filler.py: the padding the dev set's own fluff does not show)."""
+    from interviewer.grading.evidence import substance_rows
+    from interviewer.grading.features import surface_matrix
+    from interviewer.grading.filler import filler_blocks
+    from interviewer.grading.reference import encode
+
     xs, ys = [], []
     for e in examples:
         if len(e.relevant):
             xs.append(e.prepared.substance_x)
             ys.append(e.relevant.astype(int))
+    answers = sum(1 for e in examples if e.relevant.any())
+    for block in filler_blocks(random.Random(f"{SEED}:filler:{answers}"), answers):
+        xs.append(substance_rows(encode(block), surface_matrix(block)[0]))
+        ys.append(np.zeros(len(block), int))
     return np.vstack(xs), np.concatenate(ys)
 
 

@@ -202,12 +202,12 @@ def attacked(corpus_index: Index) -> dict[str, Any]:
 # Measured on this sample (seed above) with the grader on this branch; a family that misses is an
 # honest xfail carrying its figure, strict so that a fix shows up.
 MISSES: dict[str, str] = {
-    "padding": "measured on this sample: raised 8 of 18, none by two; on the held-out split 18.4%, 1.2% by two",
-    "platitude": "measured on this sample: raised 1 of 18 (5.6% > 5%); held-out 8.3%, 0.6% by two",
-    "buzzword": "measured on this sample: raised 4 of 18, none by two; held-out 7.7%, 0.6% by two",
-    "neighbour_sentences": "measured on this sample: raised 11 of 18, 2 by two levels; held-out 39.3%, 11.9% by two",
-    "neighbour_whole": "measured on this sample: raised 5 of 6, 3 by two levels; held-out 67.9%, 37.5% by two",
-    "neighbour_substitute": "measured on this sample: raised 5 of 6, 3 by two levels; held-out 71.4%, 33.9% by two",
+    # padding meets its target on this sample since the padding negatives (0 of 18; held-out 3.6%, 1.2% by two)
+    "platitude": "measured on this sample: raised 1 of 18 (5.6% > 5%); held-out 10.1%, 3.0% by two",
+    "buzzword": "measured on this sample: raised 1 of 18 (5.6% > 5%); held-out 7.7%, 1.2% by two",
+    "neighbour_sentences": "measured on this sample: raised 13 of 18, 2 by two levels; held-out 44.6%, 11.3% by two",
+    "neighbour_whole": "measured on this sample: raised 5 of 6, 3 by two levels; held-out 73.2%, 42.9% by two",
+    "neighbour_substitute": "measured on this sample: raised 4 of 6, 2 by two levels; held-out 78.6%, 37.5% by two",
 }
 
 

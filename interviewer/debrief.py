@@ -128,8 +128,15 @@ def write_ups(state: SessionState) -> list[dict[str, Any]]:
 def _write_up(state: SessionState, person: PanelInterviewer, asked: list[int]) -> dict[str, Any]:
     level = state.config.level
     exchanges = state.exchanges
-    graded = [n for n in asked if exchanges[n].grade is not None]
-    skipped = [n for n in asked if exchanges[n].skipped and exchanges[n].grade is None]
+    # The questions this interviewer followed up on without asking them: they heard those answers,
+    # so they judge them with their own questions (a two-question interview leaves one of three
+    # interviewers with no question of their own, only follow-ups).
+    probed = sorted(
+        {t.question for t in state.transcript if t.kind == "follow_up" and t.speaker == person.id} - set(asked)
+    )
+    heard = sorted({*asked, *probed})
+    graded = [n for n in heard if exchanges[n].grade is not None]
+    skipped = [n for n in heard if exchanges[n].skipped and exchanges[n].grade is None]
     owned: dict[str, list[tuple[int, AxisGrade]]] = {axis: [] for axis in person.owns}
     for n, e in enumerate(exchanges):
         for a in e.grade.axes if e.grade else []:
@@ -183,10 +190,13 @@ def _write_up(state: SessionState, person: PanelInterviewer, asked: list[int]) -
         if not any(line.startswith(f"Q{n + 1} ") for line in evidence):
             evidence += [f'Q{n + 1}: "{q}"' for q in grade.quotes[:1] if q not in quoted]
         strengths += [f"Q{n + 1}: {p.text}" for p in grade.strengths[:1]]
-        risks += [f"Q{n + 1}: {p.text}" for p in grade.risks[:1]]
-        risks += [  # the gaps of the question asked, on axes someone else owns
-            _axis_risk((n, a)) for a in grade.axes if a.tested and (a.score or 0) <= 2 and a.axis not in person.owns
+        gap_axes = [a for a in grade.axes if a.tested and (a.score or 0) <= 2]
+        # An axis gap is reported once, as an axis line (below, or above for the axes owned): the
+        # grade's own risk on the same axis would say it twice.
+        risks += [f"Q{n + 1}: {p.text}" for p in grade.risks if not any(p.text.startswith(a.name) for a in gap_axes)][
+            :1
         ]
+        risks += [_axis_risk((n, a)) for a in gap_axes if a.axis not in person.owns]  # gaps someone else owns
     if skipped:
         risks.append(f"Skipped {', '.join(f'Q{n + 1}' for n in skipped)}: no evidence is not good evidence")
     if block is not None:
@@ -199,8 +209,15 @@ def _write_up(state: SessionState, person: PanelInterviewer, asked: list[int]) -
         unevidenced = [f"Q{n + 1}" for n, a in owned[axis] if a.tested and a.score is None]
         text = f"{names[axis]} {'no evidence' if mean is None else f'{mean}/5'}"
         scored.append(text + (f" (no evidence in {', '.join(unevidenced)})" if unevidenced and mean else ""))
-    asked_text = ", ".join(f"Q{n + 1} ({_decision_of(exchanges[n])})" for n in asked) or "no question"
-    summary = f"Asked {asked_text}. On the axes {person.name} owns: {'; '.join(scored)}."
+    asked_text = ", ".join(f"Q{n + 1} ({_decision_of(exchanges[n])})" for n in asked)
+    probed_text = ", ".join(f"Q{n + 1} ({_decision_of(exchanges[n])})" for n in probed)
+    if asked_text and probed_text:
+        summary = f"Asked {asked_text} and followed up on {probed_text}."
+    elif probed_text:
+        summary = f"Asked no question of their own; followed up on {probed_text}."
+    else:
+        summary = f"Asked {asked_text or 'no question'}."
+    summary += f" On the axes {person.name} owns: {'; '.join(scored)}."
     if not indexes:
         summary += " Nothing they asked was answered, so the decision reads the rest of the panel's grades."
     if caps:
@@ -224,6 +241,7 @@ def _write_up(state: SessionState, person: PanelInterviewer, asked: list[int]) -
         "role": person.role,
         "owns": [names[a] for a in person.owns],
         "asked": [n + 1 for n in asked],
+        "followed_up": [n + 1 for n in probed],
         "decision": decision,
         "confidence": confidence,
         "scope_fit": _scope_fit(level, decision, [names[g] for g in gaps]),
@@ -375,6 +393,8 @@ def _render_panel(debrief: dict[str, Any], safe: Callable[[str], str], bullets: 
     ]
     for u in debrief["write_ups"]:
         asked = ", ".join(f"Q{n}" for n in u["asked"]) or "no question"
+        if u.get("followed_up"):  # write-ups logged before follow-ups were attributed have none
+            asked += "; followed up on " + ", ".join(f"Q{n}" for n in u["followed_up"])
         out.append(
             f"\n### {safe(u['name'])} · {safe(u['role'])} (owns {', '.join(u['owns'])}; asked {asked})\n\n"
             f"- **Decision**: {u['decision']} ({u['confidence']} confidence)\n"

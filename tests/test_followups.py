@@ -283,6 +283,20 @@ def test_priority_red_flag_then_tested_axes_then_key_point_probing_then_star(tmp
     assert asked and not any(t.startswith("star:") for t in asked)
 
 
+def test_a_thinly_evidenced_axis_waits_for_the_missed_key_point_and_one_at_level_1_does_not(tmp_path: Path):
+    answer = "The situation was a warehouse at 40 TB a day. Then we cut the nightly jobs by half."
+    q = question(probing="Decision rights and escalation")
+    grade, _ = CueGrader(["cost", "ownership"], story=True)(q, answer, "Senior EM")
+    at = {"cost": 2, "ownership": 1}  # cost evidenced thinly, ownership barely
+    grade = grade.model_copy(
+        update={"axes": [a.model_copy(update={"score": at.get(a.axis, a.score)}) for a in grade.axes]}
+    )
+    targets: list[str] = []
+    while (chosen := choose_offline(q, grade, targets)) is not None:
+        targets.append(chosen.gap.target)
+    assert targets[:5] == ["axis:ownership", "key_point", "probing", "axis:cost", "star:task"]
+
+
 # --- quotes --------------------------------------------------------------------------------------
 
 NUMBER_UNIT = re.compile(r"\d[\d,.]*\s?(?:%|[a-z]+)")

@@ -40,7 +40,9 @@ if TYPE_CHECKING:
 # 5: a STAR label bolded with its colon ("**Situation:** ...") no longer leaves "** " in the point, a
 #    chunk is a story wherever its STAR lines are, not only when it starts with one, and a template's
 #    Situation/Result line (one that narrates nothing) is kept as a point.
-PROFILE_VERSION = 5
+# 6: a key point whose words another point of the question holds with more is dropped ("Outcomes"
+#    beside "Clear outcomes").
+PROFILE_VERSION = 6
 PROFILES_JSON = "profiles.json"
 PROFILES_VECTORS = "profiles.npz"
 
@@ -68,6 +70,8 @@ _NARRATED = re.compile(r"\b(?:i|we|our|my|us)\b|\d", re.I)
 # A serial list's last item keeps its conjunction ("x, y, and z"): it is cut off with the separator, so
 # a point reads "delivery expectations", not "and delivery expectations".
 _LIST_SPLIT = re.compile(r"\s*(?:,|;|\s\+\s)\s*(?:(?:and|or)\s+)?")
+_POINT_STOP_WORDS = "a an the and or of to in on for with by at from is are be it its this that"
+_POINT_STOP = frozenset(_POINT_STOP_WORDS.split())
 MAX_KEY_POINTS = 24
 MAX_POINT_WORDS = 40
 NEAR_DUPLICATE_POINT = 0.9  # cosine between two key points that say the same thing
@@ -153,10 +157,19 @@ def clean_points(hit: Hit, story_only_actions: bool) -> list[str]:
     return list(dict.fromkeys(out))
 
 
+def _point_terms(text: str) -> frozenset[str]:
+    """A key point's content words, singular ("decisions" and "decision" are one term)."""
+    return frozenset(re.sub(r"(?<=[a-z]{3})s$", "", w) for w in words(text.lower()) if w not in _POINT_STOP)
+
+
 def _dedupe(points: list[ProfileKeyPoint], vectors: np.ndarray) -> tuple[list[ProfileKeyPoint], np.ndarray]:
+    """Near-duplicates (by cosine) once, and no point that another says with more: "Outcomes" beside
+    "Clear outcomes" (the "Testing:" note and the model answer often name the same thing)."""
+    terms = [_point_terms(p.text) for p in points]
+    contained = {i for i, t in enumerate(terms) if t and any(t < other for other in terms)}
     keep: list[int] = []
     for i in range(len(points)):
-        if all(float(vectors[i] @ vectors[j]) < NEAR_DUPLICATE_POINT for j in keep):
+        if i not in contained and all(float(vectors[i] @ vectors[j]) < NEAR_DUPLICATE_POINT for j in keep):
             keep.append(i)
         if len(keep) == MAX_KEY_POINTS:
             break

@@ -72,6 +72,27 @@ def test_a_listed_note_gives_one_point_per_phrase_without_its_conjunction():
     assert points == ["Outcomes", "Coaching plan", "Time-bound decisions", "Clarity or kindness"], points
 
 
+def test_a_key_point_another_point_says_with_more_is_dropped_and_the_fuller_one_kept():
+    import numpy as np
+
+    from interviewer.profiles import ProfileKeyPoint, _dedupe
+
+    texts = ["Outcomes", "Coaching plan", "Time-bound decisions", "Clear outcomes", "Time-bound decision", "Clarity"]
+    points = [ProfileKeyPoint(text=t, chunk_id="x:0") for t in texts]
+    vectors = np.eye(len(texts), dtype=np.float32)  # no two alike by cosine: only the words decide
+    kept, kept_vectors = _dedupe(points, vectors)
+    # "Time-bound decision" holds no word "Time-bound decisions" lacks, nor the other way: both stay
+    # here (the cosine check removes that pair in a real profile).
+    assert [p.text for p in kept] == [
+        "Coaching plan",
+        "Time-bound decisions",
+        "Clear outcomes",
+        "Time-bound decision",
+        "Clarity",
+    ]
+    assert kept_vectors.shape == (5, len(texts))
+
+
 def test_a_bold_star_label_leaves_no_markup_and_a_template_line_is_kept_but_a_narrated_one_is_not():
     from interviewer.index import Hit
     from interviewer.profiles import clean_points

@@ -26,6 +26,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from interviewer.glossary import stems
 from interviewer.grading.grade import Grade, SentenceJudgement
 from interviewer.grading.rubric import axis_matcher, rubric
 from interviewer.questions import Question
@@ -136,6 +137,11 @@ def meaningful_phrase(sentence: str, terms: list[str] | None = None) -> str:
 
 def _content(text: str) -> set[str]:
     return {w for w in _WORD.findall(text.lower()) if w not in _STOP and len(w) > 2}
+
+
+def _stems(text: str) -> set[str]:
+    """Content words by their Snowball stems (glossary.py's stemmer)."""
+    return set(stems(" ".join(_content(text))))
 
 
 def _sentences(grade: Grade) -> list[SentenceJudgement]:
@@ -306,26 +312,32 @@ def gaps(question: Question, grade: Grade, recent: str = "", asked: list[str] | 
     # 4. What the model answer covers and the candidate did not, then what the panel probes.
     # The missed point they came closest to; not one they said in so many words (in a sentence the
     # grader did not count as evidence): asking for it back would not be listening.
-    said = _content(grade.answer)
+    # Words are compared by their stems, so "kindness" is said by "I was kind" and "decisions" by "a
+    # decision".
+    said = _stems(grade.answer)
     missed = [
         p
         for p in sorted(grade.missed_points, key=lambda p: -p.similarity)
-        if len(_content(p.text) - said) > len(_content(p.text)) / 3 and _speakable(point_phrase(p.text))
+        if len(_stems(p.text) - said) > len(_stems(p.text)) / 3 and _speakable(point_phrase(p.text))
     ]
     if missed:
         point = point_phrase(missed[0].text)
         asks = missed[0].text.rstrip().endswith("?")  # a point that is itself a question (a 5-whys step)
+        quote = quoter.quote(quoter.like(missed[0].text))
+        if asks:
+            ask = f"A strong answer also asks “{point}?”: where did that come in for you?"
+        elif quote and _stems(quote) & _stems(point):
+            # The quoted words touch the point: asking where it fits would not be listening; ask for depth.
+            ask = f"That touches on “{point}”. Take me one level deeper: what exactly did you decide, "
+            ask += "and what came of it?"
+        else:
+            ask = f"Where does “{point}” fit into that: how have you handled it, or how would you?"
         found.append(
             Gap(
                 "key_point",
                 f"missed key point of the model answer: {missed[0].text}",
-                'You said "{quote}". '
-                + (
-                    f"A strong answer also asks “{point}?”: where did that come in for you?"
-                    if asks
-                    else f"Where does “{point}” fit into that: how have you handled it, or how would you?"
-                ),
-                quoter.quote(quoter.like(missed[0].text)),
+                'You said "{quote}". ' + ask,
+                quote,
             )
         )
     if question.probing:

@@ -297,6 +297,24 @@ def test_a_thinly_evidenced_axis_waits_for_the_missed_key_point_and_one_at_level
     assert targets[:5] == ["axis:ownership", "key_point", "probing", "axis:cost", "star:task"]
 
 
+def test_a_key_point_said_in_other_forms_is_not_asked_back_and_one_touched_is_probed_for_depth():
+    # "quarterly value reviews" is said as "reviewed the value every quarter" (the same stems): never
+    # asked. "showback per domain" is touched by "published a showback": asked, but for depth.
+    answer = "Since then we reviewed the value every quarter with finance. Then we published a showback to leads."
+    q = question()
+    grade, _ = CueGrader([], story=False)(q, answer, "Senior EM")
+    assert {p.text for p in grade.missed_points} == set(KEY_POINTS)  # the grader missed both
+    targets: list[str] = []
+    texts: list[str] = []
+    while (chosen := choose_offline(q, grade, targets)) is not None:
+        targets.append(chosen.gap.target)
+        texts.append(chosen.text)
+    asked = [t for t, target in zip(texts, targets, strict=True) if target == "key_point"]
+    assert len(asked) == 1 and "showback per domain" in asked[0], texts
+    assert '"we published a showback to leads"' in asked[0] and "one level deeper" in asked[0]
+    assert not any("quarterly value reviews" in t for t in texts)
+
+
 # --- quotes --------------------------------------------------------------------------------------
 
 NUMBER_UNIT = re.compile(r"\d[\d,.]*\s?(?:%|[a-z]+)")

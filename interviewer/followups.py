@@ -39,6 +39,7 @@ THIN = 2  # evidenced, thinly: probed after the missed key point
 PARTIAL = 3  # evidenced, not at the bar: probed after what is missing entirely
 MAX_QUOTE_WORDS = 24  # a clause longer than this is cut at its next conjunction or preposition
 MIN_QUOTE_WORDS = 3
+RELATED = 0.4  # cosine below which MiniLM's sentences of one domain are about different things
 _DISENGAGED = ("too_short", "keyword_list", "non_english")
 
 # Where a clause ends: clause punctuation, a dash, a bracket, a line break.
@@ -182,6 +183,22 @@ class _Quoter:
         fresh = [p for p in verbatim if not any(p in u for u in self.used)]
         return (fresh or verbatim or [""])[0]  # words not quoted yet; the same words when that is all there is
 
+    def touching(self, wanted: set[str]) -> str:
+        """A fresh verbatim clause holding one of the `wanted` stems, from the sentence holding most of
+        them; "" when no sentence holds one."""
+        if not wanted:
+            return ""
+        held = {i: len(wanted & _stems(s.text)) for i, s in enumerate(self.sentences)}
+        for i in sorted((i for i in held if held[i]), key=lambda i: (-held[i], -self.sentences[i].relevance)):
+            clauses = [
+                c for c in _clauses(self.sentences[i].text) if MIN_QUOTE_WORDS <= len(_words(c)) <= MAX_QUOTE_WORDS
+            ]
+            fitting = [c for c in clauses if wanted & _stems(c) and c in self.grade.answer]
+            fresh = [c for c in fitting if not any(c in u for u in self.used)]
+            if fresh:
+                return min(fresh, key=lambda c: abs(len(_words(c)) - 10))
+        return ""
+
     def relevant_first(self) -> dict[int, float]:
         return {i: s.relevance for i, s in enumerate(self.sentences)}
 
@@ -323,10 +340,15 @@ def gaps(question: Question, grade: Grade, recent: str = "", asked: list[str] | 
     if missed:
         point = point_phrase(missed[0].text)
         asks = missed[0].text.rstrip().endswith("?")  # a point that is itself a question (a 5-whys step)
-        quote = quoter.quote(quoter.like(missed[0].text))
+        # Touching the point: an answer sentence close to it (MiniLM puts unrelated sentences of one
+        # domain below RELATED, evidence.py) that says one of its own words, not one it shares with the
+        # question.
+        near = missed[0].similarity >= RELATED
+        touching = quoter.touching(_stems(point) - _stems(question.text)) if near else ""
+        quote = touching or quoter.quote(quoter.like(missed[0].text))
         if asks:
             ask = f"A strong answer also asks “{point}?”: where did that come in for you?"
-        elif quote and _stems(quote) & _stems(point):
+        elif touching:
             # The quoted words touch the point: asking where it fits would not be listening; ask for depth.
             ask = f"That touches on “{point}”. Take me one level deeper: what exactly did you decide, "
             ask += "and what came of it?"

@@ -41,7 +41,7 @@ if TYPE_CHECKING:
 #    chunk is a story wherever its STAR lines are, not only when it starts with one, and a template's
 #    Situation/Result line (one that narrates nothing) is kept as a point.
 # 6: a key point whose words another point of the question holds with more is dropped ("Outcomes"
-#    beside "Clear outcomes").
+#    beside "Clear outcomes"), and a code span's stray backslashes are removed.
 PROFILE_VERSION = 6
 PROFILES_JSON = "profiles.json"
 PROFILES_VECTORS = "profiles.npz"
@@ -72,6 +72,8 @@ _NARRATED = re.compile(r"\b(?:i|we|our|my|us)\b|\d", re.I)
 _LIST_SPLIT = re.compile(r"\s*(?:,|;|\s\+\s)\s*(?:(?:and|or)\s+)?")
 _POINT_STOP_WORDS = "a an the and or of to in on for with by at from is are be it its this that"
 _POINT_STOP = frozenset(_POINT_STOP_WORDS.split())
+# The corpus's code spans, their backticks lost to backslashes in export ("\\Black\\ and \\Ruff\\").
+_CODE_SPAN = re.compile(r"\\([^\\\s][^\\\n]{0,60}?)\\")
 MAX_KEY_POINTS = 24
 MAX_POINT_WORDS = 40
 NEAR_DUPLICATE_POINT = 0.9  # cosine between two key points that say the same thing
@@ -147,6 +149,7 @@ def clean_points(hit: Hit, story_only_actions: bool) -> list[str]:
         claims += markdown_points(raw)
     out = []
     for claim in claims:
+        claim = _CODE_SPAN.sub(r"\1", claim)
         claim = collapse_whitespace(claim).strip(" .;:'\"“”")
         if not words(claim):
             continue

@@ -72,6 +72,17 @@ def test_a_listed_note_gives_one_point_per_phrase_without_its_conjunction():
     assert points == ["Outcomes", "Coaching plan", "Time-bound decisions", "Clarity or kindness"], points
 
 
+def test_a_code_span_whose_backticks_became_backslashes_reads_as_plain_words():
+    from interviewer.index import Hit
+    from interviewer.profiles import clean_points
+
+    note = "1.  **Linting:** \\Black\\ and \\Ruff\\ for Python, \\sqlfluff\\ for SQL. Failed linting fails the build."
+    hit = Hit(id="x:0", source="x.md", track="", kind="answer", heading="h", text=note, score=1.0)
+    points = clean_points(hit, story_only_actions=False)
+    assert points and not any("\\" in p for p in points), points
+    assert "Black and Ruff for Python" in " ".join(points)
+
+
 def test_a_key_point_another_point_says_with_more_is_dropped_and_the_fuller_one_kept():
     import numpy as np
 

@@ -55,6 +55,7 @@ _NUMBER_WITH_UNIT = re.compile(
     r"(?<![\w.])\d[\d,.]*\s?(?:%|×|x\b|k\b|m\b|bn\b|percent|million|billion|[a-z]{2,})",
     re.IGNORECASE,
 )
+_HAS_DIGIT = re.compile(r"\d")
 _SENTENCE = re.compile(r"[^.!?\n]+[.!?]?")
 _WORD = re.compile(r"[a-z0-9]+")
 _STOP_WORDS = (
@@ -335,7 +336,9 @@ def gaps(question: Question, grade: Grade, recent: str = "", asked: list[str] | 
     missed = [
         p
         for p in sorted(grade.missed_points, key=lambda p: -p.similarity)
-        if len(_stems(p.text) - said) > len(_stems(p.text)) / 3 and _speakable(point_phrase(p.text))
+        if len(_stems(p.text) - said) > len(_stems(p.text)) / 3
+        and _speakable(point_phrase(p.text))
+        and not _HAS_DIGIT.search(p.text)  # "Effort: 2 weeks to optimize" is the model story's own figure
     ]
     if missed:
         point = point_phrase(missed[0].text)

@@ -296,3 +296,19 @@ def test_what_an_axis_says_its_quote_holds_is_true_of_that_quote(graded: dict[st
                 assert PERMANENT.search(sentence), (axis.shown, sentence)
             checked += 1
     assert checked > 50
+
+
+def test_an_axis_quotes_one_sentence_in_every_part_of_the_feedback(graded: dict[str, Grade]):
+    """The Evidence line, the strengths and the axis line all quote an axis's first evidence sentence:
+    the axis line's "shown" is that sentence, not another one of the same axis's evidence."""
+    checked = 0
+    for grade in graded.values():
+        for axis in grade.axes:
+            quoted = [e.quote for e in axis.evidence if e.quote]
+            if axis.score is None or not axis.shown or len(quoted) < 2:
+                continue
+            shown = re.fullmatch(r"“(.*?)”(?: \(.*\))?", axis.shown, flags=re.S)
+            assert shown is not None, axis.shown
+            assert quoted[0].startswith(shown.group(1).removesuffix(" …")), (axis.name, axis.shown, quoted)
+            checked += 1
+    assert checked > 20

@@ -184,7 +184,9 @@ def build_grade(
         tested = axis.id in profile.tested_axes
         citation = cites.rubric_source(axis.sources)
         chosen = assessment.axis_sentences.get(axis.id, [])[:MAX_QUOTES_PER_ITEM]
-        ev = [Evidence(quote=quote(i), citation=citation) for i in sorted(chosen)]
+        # Best first, as chosen: the first quote is the one `shown` names, so the Evidence section, the
+        # strengths and the axis line all quote the same sentence for an axis.
+        ev = [Evidence(quote=quote(i), citation=citation) for i in chosen]
         if level_found is None:
             why = (
                 "not assessed: the answer is not in English"

@@ -72,7 +72,7 @@ def compose(state: SessionState) -> dict[str, Any]:
     lines = [f"{len(graded)} of {len(state.exchanges)} questions answered and graded"]
     if partial:
         lines.append(f"{len(partial)} graded with follow-ups unanswered")
-    if state.ended_early:
+    if state.ended_early and unanswered:  # /end in the last question is not an early end
         lines.append(f"ended early with {len(unanswered)} question(s) not reached")
     if weakest:
         lines.append(f"weakest axis: {weakest[0][1]} ({weakest[0][0]}/5)")

@@ -187,6 +187,16 @@ def test_end_mid_follow_up_grades_the_exchange_then_debriefs(interviewer: Interv
     assert_replays(interviewer, state)
 
 
+def test_end_in_the_last_questions_follow_up_is_not_called_an_early_end(interviewer: Interviewer):
+    state = start(interviewer, questions=1)
+    state = interviewer.submit(state, ANSWER)
+    assert state.transcript[-1].kind == "follow_up"
+    state = interviewer.submit(state, "/end")
+    assert state.debrief is not None and state.exchanges[0].grade is not None
+    assert "1 of 1 questions answered and graded" in state.debrief["summary"]
+    assert "ended early" not in state.debrief["summary"] and "not reached" not in state.debrief["summary"]
+
+
 def test_end_before_answering_grades_nothing(interviewer: Interviewer, grader: ScriptedGrader):
     state = start(interviewer, questions=1)
     state = interviewer.submit(state, "/end")

@@ -41,8 +41,10 @@ if TYPE_CHECKING:
 #    chunk is a story wherever its STAR lines are, not only when it starts with one, and a template's
 #    Situation/Result line (one that narrates nothing) is kept as a point.
 # 6: a key point whose words another point of the question holds with more is dropped ("Outcomes"
-#    beside "Clear outcomes"), and a code span's stray backslashes are removed.
-PROFILE_VERSION = 6
+#    beside "Clear outcomes").
+# 7: a code span's stray backslashes are removed (they came in after 6 without a bump, so profiles built
+#    by 6 may still hold them).
+PROFILE_VERSION = 7
 PROFILES_JSON = "profiles.json"
 PROFILES_VECTORS = "profiles.npz"
 

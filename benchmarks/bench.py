@@ -451,9 +451,9 @@ def bench_search(results: Results, run: BundledRun) -> None:
 
 
 def bench_one_section(results: Results, homes: contextlib.ExitStack, which: str) -> None:
-    """One section alone (`--only search` for 4, `--only batch` for 7b): the bundled corpus ingested
-    once into a temporary home, then that section's figures, with the load average and this process's
-    CPU share beside them."""
+    """One section alone (`--only search` for 4, `--only batch` for 7b, `--only turns` for 8): the bundled
+    corpus ingested once into a temporary home, then that section's figures, with the load average and
+    this process's CPU share beside them."""
     home = homes.enter_context(temp_home())
     settings = Settings(corpus_dir=BUNDLED_CORPUS_DIR, home=home)
     index = Index(settings)
@@ -461,12 +461,12 @@ def bench_one_section(results: Results, homes: contextlib.ExitStack, which: str)
     index.sync()
     index.warm_up()
     run = BundledRun(settings, index, [], 0.0, 0.0)
+    sections = {"search": (bench_search, "4 search latency"), "batch": (bench_batch, "7b batch grading")}
+    sections["turns"] = (bench_turns, "8 offline interview turn latency")
+    bench, name = sections[which]
     with measure() as timing:
-        if which == "search":
-            bench_search(results, run)
-        else:
-            bench_batch(results, run)
-    section = ("4 search latency" if which == "search" else "7b batch grading") + ": conditions"
+        bench(results, run)
+    section = f"{name}: conditions"
     results.add(section, "load average (1 min) after", round(os.getloadavg()[0], 2), "")
     results.add(section, "CPU share of this process while measuring", round(timing.cpu_share, 2), "", "~1 = idle")
 
@@ -1070,9 +1070,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--skip-synthetic", action="store_true", help="leave out the synthetic-corpus ingest")
     parser.add_argument(
         "--only",
-        choices=["onnx", "search", "batch"],
+        choices=["onnx", "search", "batch", "turns"],
         help="run only this section (10: ONNX serving path vs torch; 4: search latency on the bundled corpus;"
-        " 7b: offline batch grading against the bare encode)",
+        " 7b: offline batch grading against the bare encode; 8: offline interview turn latency)",
     )
     parser.add_argument("--repeats", type=int, default=2, help="alternating encode/ingest runs (default 2)")
     parser.add_argument(

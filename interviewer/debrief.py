@@ -209,8 +209,7 @@ def _write_up(state: SessionState, person: PanelInterviewer, asked: list[int]) -
         unevidenced = [f"Q{n + 1}" for n, a in owned[axis] if a.tested and a.score is None]
         text = f"{names[axis]} {'no evidence' if mean is None else f'{mean}/5'}"
         scored.append(text + (f" (no evidence in {', '.join(unevidenced)})" if unevidenced and mean else ""))
-    asked_text = ", ".join(f"Q{n + 1} ({_decision_of(exchanges[n])})" for n in asked)
-    probed_text = ", ".join(f"Q{n + 1} ({_decision_of(exchanges[n])})" for n in probed)
+    asked_text, probed_text = _with_decisions(exchanges, asked), _with_decisions(exchanges, probed)
     if asked_text and probed_text:
         summary = f"Asked {asked_text} and followed up on {probed_text}."
     elif probed_text:
@@ -267,6 +266,11 @@ def _axis_risk(row: tuple[int, AxisGrade] | None) -> str:
     missing = a.missing.rstrip(".")
     shown = f"not yet shown: {missing[:1].lower() + missing[1:]}" if missing else a.feedback
     return f"{a.name} ({state} in Q{n + 1}): {shown}"
+
+
+def _with_decisions(exchanges: list[Exchange], questions: list[int]) -> str:
+    """ "Q1 (Hire), Q3 (skipped)": questions by number, each with how it ended."""
+    return ", ".join(f"Q{n + 1} ({_decision_of(exchanges[n])})" for n in questions)
 
 
 def _decision_of(e: Exchange) -> str:

@@ -116,13 +116,18 @@ def _tidy(clause: str) -> str:
     return clause
 
 
+def _quotable_clauses(sentence: str) -> list[str]:
+    """The sentence's clauses of a speakable length."""
+    return [c for c in _clauses(sentence) if MIN_QUOTE_WORDS <= len(_words(c)) <= MAX_QUOTE_WORDS]
+
+
 def meaningful_phrase(sentence: str, terms: list[str] | None = None) -> str:
     """The clause of `sentence` worth quoting back: one holding a number with its unit or the gap's own
     terms, of a speakable length; the whole sentence when it is short enough to be one clause."""
     whole = _tidy(sentence)
     if MIN_QUOTE_WORDS <= len(_words(whole)) <= 16 and not _CLAUSE_BREAK.search(whole):
         return whole
-    candidates = [c for c in _clauses(sentence) if MIN_QUOTE_WORDS <= len(_words(c)) <= MAX_QUOTE_WORDS]
+    candidates = _quotable_clauses(sentence)
     if not candidates:
         return whole if len(_words(whole)) <= MAX_QUOTE_WORDS else ""
     lowered = [t.lower() for t in terms or []]
@@ -191,9 +196,7 @@ class _Quoter:
             return ""
         held = {i: len(wanted & _stems(s.text)) for i, s in enumerate(self.sentences)}
         for i in sorted((i for i in held if held[i]), key=lambda i: (-held[i], -self.sentences[i].relevance)):
-            clauses = [
-                c for c in _clauses(self.sentences[i].text) if MIN_QUOTE_WORDS <= len(_words(c)) <= MAX_QUOTE_WORDS
-            ]
+            clauses = _quotable_clauses(self.sentences[i].text)
             fitting = [c for c in clauses if wanted & _stems(c) and c in self.grade.answer]
             fresh = [c for c in fitting if not any(c in u for u in self.used)]
             if fresh:
@@ -322,7 +325,7 @@ def gaps(question: Question, grade: Grade, recent: str = "", asked: list[str] | 
     partial = [a for a in weakest_first if by_axis[a].score == PARTIAL]
     thin = [a for a in weakest_first if by_axis[a].score == THIN]
     for axis_id in weakest_first:
-        if axis_id not in partial and axis_id not in thin:
+        if by_axis[axis_id].score not in (THIN, PARTIAL):
             gap = _axis_gap(axis_id, by_axis[axis_id].score, quoter, question, tested=True)
             if gap is not None:
                 found.append(gap)

@@ -504,11 +504,25 @@ def bench_grading(results: Results, run: BundledRun) -> None:
     results.add(section, "bare embed of the answer's sentences p95", percentile(floor_ms, 95), "ms")
 
 
+ENCODE_BATCH_SIZES = (8, 16, 32)
+DEFAULT_ENCODE_BATCH = 32  # sentence-transformers' default, and what the bare encode used before
+
+
+def encodes_by_batch_size(model: Any, texts: list[str]) -> dict[int, Timing]:
+    """The bare encode of `texts` at each batch size in ENCODE_BATCH_SIZES."""
+    timings = {}
+    for size in ENCODE_BATCH_SIZES:
+        with measure() as timing:
+            model.encode(texts, batch_size=size, normalize_embeddings=True)
+        timings[size] = timing
+    return timings
+
+
 def bench_batch(results: Results, run: BundledRun) -> None:
     """`eval grade`'s loop over the dev set, offline, beside embedding the same answers in one batch."""
     from interviewer.evals.grading import make_grader, run_grading
     from interviewer.grading.evidence import embedded_texts
-    from interviewer.grading.reference import clear_caches, warm_up
+    from interviewer.grading.reference import SENTENCE_BATCH, clear_caches, warm_up
 
     section = "7b offline batch grading throughput (dev set, `eval grade` loop)"
     rows = [json.loads(line) for line in DEV_SET.read_text(encoding="utf-8").splitlines() if line.strip()]
@@ -517,29 +531,42 @@ def bench_batch(results: Results, run: BundledRun) -> None:
     model = embeddings.get_model()
     answers = [r["answer"] for r in rows]
     # This shared CPU's speed drifts by 20% or more within minutes, so the bare encode is timed just
-    # before and just after the batch and the ratio taken against their mean.
-    with measure() as before:
-        model.encode(answers, batch_size=32, normalize_embeddings=True)
+    # before and just after the batch and the ratio taken against their mean. The target is judged
+    # against the bare encode at its fastest batch size (small batches pad less, and the grader
+    # encodes in batches of 16), so a smaller grader batch cannot pass for less work; the ratio
+    # against the default batch size is shown beside it.
+    before = encodes_by_batch_size(model, answers)
     with tempfile.TemporaryDirectory(prefix="interviewer-bench-batch-") as out, measure() as batch:
         result = run_grading(DEV_SET, Path(out), make_grader("offline", run.index), "offline")
     errors = sum(1 for r in result.records if r.get("error"))
-    with measure() as after:
-        model.encode(answers, batch_size=32, normalize_embeddings=True)
-    whole_wall, whole_cpu = (before.wall + after.wall) / 2, (before.cpu + after.cpu) / 2
+    after = encodes_by_batch_size(model, answers)
+    fastest = min(ENCODE_BATCH_SIZES, key=lambda size: before[size].wall + after[size].wall)
+    floor_wall = (before[fastest].wall + after[fastest].wall) / 2
+    floor_cpu = (before[fastest].cpu + after[fastest].cpu) / 2
+    default_wall = (before[DEFAULT_ENCODE_BATCH].wall + after[DEFAULT_ENCODE_BATCH].wall) / 2
     sentences = [text for r in rows for text in embedded_texts(r["answer"])]
     with measure() as split:
-        model.encode(sentences, batch_size=32, normalize_embeddings=True)
-    ratio = batch.wall / whole_wall
+        model.encode(sentences, batch_size=SENTENCE_BATCH, normalize_embeddings=True)
+    ratio = batch.wall / floor_wall
     results.add(
         section, f"answers graded ({len(rows)} in the file)", len(result.records) - errors, "", "0 errors", errors == 0
     )
     results.add(section, "batch wall time", batch.wall, "s")
     results.add(section, "answers per second", len(result.records) / batch.wall, "/s")
-    results.add(section, "bare encode of the same answers, one batch, just before", before.wall, "s")
-    results.add(section, "... and just after the batch", after.wall, "s")
-    results.add(section, "ratio batch / mean bare encode (wall)", ratio, "x", "<= 1.3", ratio <= 1.3)
-    results.add(section, "ratio batch / mean bare encode (CPU time)", batch.cpu / whole_cpu, "x", "(cross-check)")
-    results.add(section, f"bare encode of their {len(sentences)} sentences, one batch", split.wall, "s")
+    results.add(
+        section, f"bare encode of the same answers, batch {fastest} (fastest), just before", before[fastest].wall, "s"
+    )
+    results.add(section, "... and just after the batch", after[fastest].wall, "s")
+    results.add(
+        section, "ratio batch / mean bare encode at the fastest batch size (wall)", ratio, "x", "<= 1.3", ratio <= 1.3
+    )
+    results.add(section, "ratio batch / mean bare encode (CPU time)", batch.cpu / floor_cpu, "x", "(cross-check)")
+    results.add(
+        section, f"ratio batch / mean bare encode at batch {DEFAULT_ENCODE_BATCH}", batch.wall / default_wall, "x"
+    )
+    results.add(
+        section, f"bare encode of their {len(sentences)} sentences, batch {SENTENCE_BATCH}, one call", split.wall, "s"
+    )
 
 
 def bench_turns(results: Results, run: BundledRun) -> None:

@@ -35,6 +35,55 @@ def test_terms_match_from_the_start_of_a_word_and_short_terms_whole():
     assert m.distinct("don’t") == set()
 
 
+def _longest_terms_by_scanning(terms: list[str], text: str) -> list[tuple[str, int, int]]:
+    """What TermMatcher.find means, written the slow, obvious way: left to right, at each start of a
+    word the longest word term there (a term of three characters or fewer only if no word character
+    follows), else the longest symbol term starting there; continue after it."""
+    folded = text.replace("\u2019", "'").replace("\u2018", "'").lower()
+    terms = [t.lower() for t in terms]
+    word = sorted((t for t in terms if t[:1].isalnum()), key=len, reverse=True)
+    symbol = sorted((t for t in terms if not t[:1].isalnum()), key=len, reverse=True)
+
+    def fits(term: str, at: int) -> bool:
+        if not folded.startswith(term, at):
+            return False
+        end = at + len(term)
+        return len(term) > 3 or end == len(folded) or not (folded[end].isalnum() or folded[end] == "_")
+
+    found, at = [], 0
+    while at < len(folded):
+        word_start = at == 0 or not (folded[at - 1].isalnum() or folded[at - 1] == "_")
+        term = next((t for t in word if fits(t, at)), None) if word_start else None
+        term = term or next((t for t in symbol if folded.startswith(t, at)), None)
+        if term:
+            found.append((term, at, at + len(term)))
+            at += len(term)
+        else:
+            at += 1
+    return found
+
+
+def test_term_matching_finds_the_longest_term_at_each_word_start_on_generated_texts():
+    """The matcher's regex is a trie of the terms; it must find exactly what scanning for the longest
+    term finds, on texts made of the rubric's own terms run together, cut, re-cased and glued."""
+    rng = random.Random(7)
+    r = rubric()
+    term_lists = [a.evidence_terms for a in r.axes] + [e.cues for e in r.star] + [f.cues for f in r.red_flags]
+    term_lists += [["slo", "sla", "slack", "cost", "cost per", "cost per query", "$", "$$", "p95"]]
+    glue = [" ", "  ", "", "-", "'", "\u2019", ", ", ". ", "s ", "ing ", "_", "x", "9", "$", "\n"]
+    for _ in range(400):
+        terms = rng.choice(term_lists)
+        pieces = []
+        for _ in range(rng.randint(1, 8)):
+            term = rng.choice(terms)
+            if rng.random() < 0.3:
+                term = term[: rng.randint(1, len(term))]  # a term cut short
+            pieces.append(term.upper() if rng.random() < 0.2 else term)
+            pieces.append(rng.choice(glue))
+        text = "".join(pieces)
+        assert TermMatcher(terms).find(text) == _longest_terms_by_scanning(terms, text), text
+
+
 def test_sentence_spans_are_verbatim_and_keep_abbreviations():
     text = "We cut spend, e.g. idle clusters. It worked!\nNext line   here.  Done? Yes."
     spans = sentence_spans(text)

@@ -94,6 +94,28 @@ def test_incremental_ingest_embeds_only_what_changed(tmp_path: Path, monkeypatch
     assert all(h.source != "vendor.md" for h in index.search("supplier feeds quality", k=10))
 
 
+def test_count_and_manifest_follow_writes_made_through_another_index(tmp_path: Path):
+    """Both are remembered between reads (every grade asks for them), so a change made elsewhere, as
+    `interviewer ingest` in another terminal makes it while the app runs, must still be seen."""
+    settings = small_settings(tmp_path)
+    reader = Index(settings)
+    reader.sync()
+    assert set(reader.manifest()) == {"team.md", "vendor.md"}
+    counted = reader.count()
+    assert reader.count() == counted  # remembered, and still right
+
+    (settings.corpus_dir / "vendor.md").unlink()
+    (settings.corpus_dir / "new.md").write_text("# New\n\nA note about showback.\n\n## More\n\nAnd chargeback.\n")
+    other = Index(settings)  # a second writer on the same store
+    report = other.sync()
+    assert report.removed == ["vendor.md"] and report.added == ["new.md"]
+    assert set(reader.manifest()) == {"team.md", "new.md"}
+    assert reader.count() == other.count() == report.chunks_total != counted
+
+    reader.manifest()["new.md"]["sha256"] = "changed by a caller"  # a caller's copy, not the store's
+    assert reader.manifest()["new.md"]["sha256"] != "changed by a caller"
+
+
 def test_user_documents_are_indexed_alongside_and_bad_files_change_nothing(tmp_path: Path):
     settings = small_settings(tmp_path)
     index = Index(settings)

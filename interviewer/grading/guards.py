@@ -148,8 +148,11 @@ def find_injection(answer: str) -> Injection:
             findings.append(("bidi override", HIDDEN_CHARS.sub("", match.group(0))))
         for i in range(match.start(), match.end()):
             covered[i] = True
-    original = [i for i, c in enumerate(answer) if not HIDDEN_CHARS.match(c)]  # text position -> answer
-    text = "".join(answer[i] for i in original)
+    if hidden:
+        original = [i for i, c in enumerate(answer) if not HIDDEN_CHARS.match(c)]  # text position -> answer
+        text = "".join(answer[i] for i in original)
+    else:  # the usual case, and a character-by-character pass was a tenth of the guards' time
+        original, text = list(range(len(answer))), answer
     removed = [covered[i] for i in original]
 
     def remove(start: int, end: int) -> None:
@@ -268,8 +271,8 @@ def measure_form(text: str, known_words: float = 1.0, sentences: int | None = No
     tokens = [w.lower() for w in words(text)]
     letters = [c for c in text if c.isalpha()]
     ascii_letters = sum(1 for c in letters if c.isascii())
-    items = [item for item in re.split(r"[,.;:\n•/]|\band\b", text) if words(item)]
-    fragment_words = sum(len(words(item)) for item in items if len(words(item)) <= 4 and not _PRONOUN.search(item))
+    items = [(item, len(words(item))) for item in re.split(r"[,.;:\n•/]|\band\b", text)]
+    fragment_words = sum(n for item, n in items if 0 < n <= 4 and not _PRONOUN.search(item))
     n = max(1, len(tokens))
     return Form(
         words=len(tokens),

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from functools import cache
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, Field
@@ -118,19 +118,18 @@ class TermMatcher:
     """Finds which of a list of terms occur in a text, and where (offsets into the original text).
 
     Word terms share one regex behind a single start-of-word lookbehind (so most positions fail at
-    once); symbol terms have their own. Alternatives are longest first, so "cost per" wins over
-    "cost" at the same position; a match's text, lower-cased, is the term itself.
+    once), written as a trie of the terms so a word start is tried character by character rather
+    than term by term; symbol terms have their own alternation. At a position the longest term wins,
+    so "cost per" beats "cost"; a match's text, lower-cased, is the term itself.
     """
 
     def __init__(self, terms: list[str]):
         self.terms = list(dict.fromkeys(t.lower() for t in terms))
-        by_length = sorted(self.terms, key=len, reverse=True)
-        word = [t for t in by_length if t[:1].isalnum()]
-        symbol = [t for t in by_length if not t[:1].isalnum()]
-        branches = [re.escape(t) + (r"(?!\w)" if len(t) <= 3 else "") for t in word]
+        word = [t for t in self.terms if t[:1].isalnum()]
+        symbol = sorted((t for t in self.terms if not t[:1].isalnum()), key=len, reverse=True)
         parts = []
-        if branches:
-            parts.append(r"(?<!\w)(?:" + "|".join(branches) + ")")
+        if word:
+            parts.append(r"(?<!\w)" + _trie_pattern(word))
         if symbol:
             parts.append("|".join(re.escape(t) for t in symbol))
         self._regex = re.compile("|".join(parts) or r"(?!x)x", re.IGNORECASE)
@@ -147,6 +146,27 @@ class TermMatcher:
 
     def distinct(self, text: str) -> set[str]:
         return {term for term, _, _ in self.find(text)}
+
+
+def _trie_pattern(terms: list[str]) -> str:
+    """A regex matching the longest of `terms` at a position; a term of three characters or fewer
+    only where a word ends after it ("sla" not inside "slack")."""
+    end = ""  # the key marking that a term ends at this node; no character is the empty string
+    root: dict[str, Any] = {}
+    for term in terms:
+        node = root
+        for char in term:
+            node = node.setdefault(char, {})
+        node[end] = len(term) <= 3
+
+    def pattern(node: dict[str, Any]) -> str:
+        # Longer continuations first, then ending here: regex alternation takes the first that fits.
+        branches = [re.escape(char) + pattern(child) for char, child in sorted(node.items()) if char != end]
+        if end in node:
+            branches.append(r"(?!\w)" if node[end] else "")
+        return branches[0] if len(branches) == 1 else "(?:" + "|".join(branches) + ")"
+
+    return pattern(root)
 
 
 @cache

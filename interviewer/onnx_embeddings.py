@@ -18,6 +18,7 @@ as the model's modules.json and 1_Pooling/config.json specify, are done in numpy
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import hashlib
 import json
@@ -175,13 +176,27 @@ def wordpiece_counts(words: list[str]) -> list[int]:
         known = {w: _piece_counts[w] for w in words if w in _piece_counts}
     missing = list(dict.fromkeys(w for w in words if w not in known))
     if missing:
-        counted = [len(e.ids) for e in _counting_tokenizer().encode_batch(missing, add_special_tokens=False)]
+        counted = _count_pieces(missing)
         known.update(zip(missing, counted, strict=True))
         with _count_lock:
             if len(_piece_counts) + len(missing) > PIECE_COUNT_CACHE_SIZE:
                 _piece_counts.clear()  # bounded; after a rare reset each word is counted once more
             _piece_counts.update(zip(missing, counted, strict=True))
     return [known[w] for w in words]
+
+
+def _count_pieces(words: list[str]) -> list[int]:
+    """Word pieces per word, from one encode of the words joined by spaces: each piece is credited to
+    the word its first character falls in. One call, where a batch call per answer's few new words
+    spent more on the batch than on the words."""
+    starts, position = [], 0
+    for word in words:
+        starts.append(position)
+        position += len(word) + 1
+    counts = [0] * len(words)
+    for start, _ in _counting_tokenizer().encode(" ".join(words), add_special_tokens=False).offsets:
+        counts[bisect.bisect_right(starts, start) - 1] += 1
+    return counts
 
 
 PIECE_COUNT_CACHE_SIZE = 200_000
@@ -194,6 +209,7 @@ def _counting_tokenizer() -> Tokenizer:
     global _counter
     if _counter is None:
         _counter = load_tokenizer(ModelConfig.read(model_dir()))
+        _counter.no_truncation()  # counting, not encoding: every word of a long text is counted
     return _counter
 
 

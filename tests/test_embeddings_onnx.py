@@ -121,6 +121,22 @@ def test_known_word_share_counts_wordpieces_without_a_model(monkeypatch):
     assert known_word_share("zxqv blorptang the") == pytest.approx(1 / 3)
 
 
+def test_word_pieces_counted_together_are_those_of_each_word_alone():
+    """Counts come from one encode of the words joined (and are remembered per word); each must be what
+    tokenising that word alone gives, on generated words: plain, accented, CJK, ligatures, mixed case."""
+    import random
+
+    tokenizer = onnx_embeddings._counting_tokenizer()
+    rng = random.Random(3)
+    alphabet = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZéèüßñøçİﬁΩж数据平台"
+    for _ in range(60):
+        words = ["".join(rng.choice(alphabet) for _ in range(rng.randint(1, 14))) for _ in range(rng.randint(1, 40))]
+        words += rng.sample(["the", "team", "idempotency", "showback", "Kubernetes"], 2) * 2  # repeats
+        alone = [len(tokenizer.encode(w, add_special_tokens=False).ids) for w in words]
+        assert onnx_embeddings.wordpiece_counts(words) == alone
+        assert onnx_embeddings.wordpiece_counts(words) == alone  # again, from what was remembered
+
+
 # --- serving imports no torch ---------------------------------------------------------------------
 
 _SERVE = r"""

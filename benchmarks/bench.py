@@ -451,7 +451,8 @@ def bench_search(results: Results, run: BundledRun) -> None:
 
 
 def bench_one_section(results: Results, homes: contextlib.ExitStack, which: str) -> None:
-    """One section alone (`--only search` for 4, `--only batch` for 7b, `--only turns` for 8): the bundled
+    """One section alone (`--only search` for 4, `--only grading` for 7, `--only batch` for 7b, `--only
+    turns` for 8): the bundled
     corpus ingested once into a temporary home, then that section's figures, with the load average and
     this process's CPU share beside them."""
     home = homes.enter_context(temp_home())
@@ -463,6 +464,8 @@ def bench_one_section(results: Results, homes: contextlib.ExitStack, which: str)
     run = BundledRun(settings, index, [], 0.0, 0.0)
     sections = {"search": (bench_search, "4 search latency"), "batch": (bench_batch, "7b batch grading")}
     sections["turns"] = (bench_turns, "8 offline interview turn latency")
+    sections["grading"] = (bench_grading, "7 offline grading latency")
+    sections["app"] = (bench_app_ready, "8b app start-up")
     bench, name = sections[which]
     with measure() as timing:
         bench(results, run)
@@ -603,7 +606,7 @@ def bench_app_ready(results: Results, run: BundledRun) -> None:
     import socket
     import urllib.request
 
-    section = "8 offline interview turn latency"
+    section = "8b app start-up on a built index"
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
@@ -1097,9 +1100,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--skip-synthetic", action="store_true", help="leave out the synthetic-corpus ingest")
     parser.add_argument(
         "--only",
-        choices=["onnx", "search", "batch", "turns"],
+        choices=["onnx", "search", "grading", "batch", "turns", "app"],
         help="run only this section (10: ONNX serving path vs torch; 4: search latency on the bundled corpus;"
-        " 7b: offline batch grading against the bare encode; 8: offline interview turn latency)",
+        " 7: offline grading latency; 7b: offline batch grading against the bare encode; 8: offline interview"
+        " turn latency; 8b: app start-up on a built index)",
     )
     parser.add_argument("--repeats", type=int, default=2, help="alternating encode/ingest runs (default 2)")
     parser.add_argument(

@@ -229,8 +229,14 @@ class _Quoter:
         }
 
 
-def point_phrase(point: str) -> str:
-    """A key point as a speakable phrase: no Markdown, and a long one cut to its label or first clause."""
+def point_phrase(point: str, said: set[str] | None = None) -> str:
+    """A key point as a speakable phrase: no Markdown, and a long one cut to its label or to one clause.
+
+    The clause is the first, unless `said` (the stems of what the candidate has said) is given: then it
+    is the clause with the largest share of words not yet said, earliest on a tie. A point listing
+    "You ran incident command, fell back to a bounded-staleness snapshot, ..." put to a candidate who
+    said "I was the incident commander" is asked about the snapshot, not about incident command.
+    """
     text = " ".join(re.sub(r"[*_`#]+", "", point).split()).strip(_EDGE)
     if text.count("(") > text.count(")"):  # a bracket the key point's extraction cut open
         text = text[: text.rindex("(")].strip(_EDGE)
@@ -240,8 +246,16 @@ def point_phrase(point: str) -> str:
     if sep and 1 <= len(_words(label)) <= 6:
         label = label.strip(_EDGE)
         return label + ")" if label.count("(") > label.count(")") else label
-    first = _clauses(text)
-    return first[0] if first and len(_words(first[0])) <= 16 else " ".join(_words(text)[:12]) + " …"
+    clauses = _clauses(text)
+    speakable = [c for c in clauses if len(_words(c)) <= 16 and _speakable(c)]
+    if said is not None and speakable:
+
+        def unsaid(clause: str) -> float:
+            own = _stems(clause)
+            return len(own - said) / len(own) if own else 0.0
+
+        clauses = sorted(speakable, key=unsaid, reverse=True)  # stable: the earliest of equal shares first
+    return clauses[0] if clauses and len(_words(clauses[0])) <= 16 else " ".join(_words(text)[:12]) + " …"
 
 
 def _speakable(phrase: str) -> bool:
@@ -340,11 +354,11 @@ def gaps(question: Question, grade: Grade, recent: str = "", asked: list[str] | 
         p
         for p in sorted(grade.missed_points, key=lambda p: -p.similarity)
         if len(_stems(p.text) - said) > len(_stems(p.text)) / 3
-        and _speakable(point_phrase(p.text))
+        and _speakable(point_phrase(p.text, said))
         and not _HAS_DIGIT.search(p.text)  # "Effort: 2 weeks to optimize" is the model story's own figure
     ]
     if missed:
-        point = point_phrase(missed[0].text)
+        point = point_phrase(missed[0].text, said)
         asks = missed[0].text.rstrip().endswith("?")  # a point that is itself a question (a 5-whys step)
         # Touching the point: an answer sentence close to it (MiniLM puts unrelated sentences of one
         # domain below RELATED, evidence.py) that says one of its own words, not one it shares with the

@@ -315,6 +315,28 @@ def test_a_key_point_said_in_other_forms_is_not_asked_back_and_one_touched_is_pr
     assert not any("quarterly value reviews" in t for t in texts)
 
 
+def test_a_long_key_point_is_asked_by_the_clause_the_candidate_has_not_said():
+    # Seen in a terminal walkthrough: "I was the incident commander" was answered with "That touches on
+    # “You ran incident command”", the first clause of a listed key point, when the rest was unsaid.
+    answer = "I was the incident commander and owned the comms. Then we added contract checks at ingestion."
+    point = (
+        "You ran incident command, fell back to a bounded-staleness snapshot, quarantined bad events, "
+        "and institutionalized contract gates + canary + freeze windows"
+    )
+    q = question()
+    grade, _ = CueGrader([], story=False)(q, answer, "Senior EM")
+    missed = KeyPointCheck(text=point, chunk_id=MODEL_CHUNK.id, similarity=0.45, covered=False)
+    grade = grade.model_copy(update={"key_points": [missed]})
+    targets: list[str] = []
+    texts: list[str] = []
+    while (chosen := choose_offline(q, grade, targets)) is not None:
+        targets.append(chosen.gap.target)
+        texts.append(chosen.text)
+    asked = texts[targets.index("key_point")]
+    assert "“fell back to a bounded-staleness snapshot”" in asked, asked
+    assert "incident command”" not in asked
+
+
 # --- quotes --------------------------------------------------------------------------------------
 
 NUMBER_UNIT = re.compile(r"\d[\d,.]*\s?(?:%|[a-z]+)")

@@ -356,6 +356,7 @@ def gaps(question: Question, grade: Grade, recent: str = "", asked: list[str] | 
         if len(_stems(p.text) - said) > len(_stems(p.text)) / 3
         and _speakable(point_phrase(p.text, said))
         and not _HAS_DIGIT.search(p.text)  # "Effort: 2 weeks to optimize" is the model story's own figure
+        and p.star_slot is None  # a STAR template's slot ("What broke") is asked as its STAR element, in 5
     ]
     if missed:
         point = point_phrase(missed[0].text, said)

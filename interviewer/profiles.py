@@ -20,7 +20,7 @@ import re
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Literal, NamedTuple
 
 import numpy as np
 from pydantic import BaseModel, Field
@@ -44,7 +44,9 @@ if TYPE_CHECKING:
 #    beside "Clear outcomes").
 # 7: a code span's stray backslashes are removed (they came in after 6 without a bump, so profiles built
 #    by 6 may still hold them).
-PROFILE_VERSION = 7
+# 8: a template's Situation, Task and Result slots ("What broke, which surfaces/users") carry the STAR
+#    element they ask for (`star_slot`), so the grade reads them off its STAR judgement.
+PROFILE_VERSION = 8
 PROFILES_JSON = "profiles.json"
 PROFILES_VECTORS = "profiles.npz"
 
@@ -89,6 +91,20 @@ MAX_TESTED_AXES = 3
 class ProfileKeyPoint(BaseModel):
     text: str
     chunk_id: str
+    # A STAR template's slot ("**Situation:** What broke, ...") names what to tell, not a claim: it is
+    # told when the answer has that element, which the STAR judgement decides, not a cosine to two words.
+    star_slot: str | None = None
+
+
+class Claim(NamedTuple):
+    text: str
+    star_slot: str | None = None
+
+
+# A template's labels, by the STAR element each slot asks for. Action slots ("Stabilize (safe fallback),
+# isolate (quarantine/cutover)") name concrete moves, so they stay claims to be covered like any other.
+_SLOT_ELEMENT = {"situation": "situation", "context": "situation", "task": "task", "result": "result"}
+_SLOT_ELEMENT |= {"results": "result", "outcome": "result"}
 
 
 class QuestionProfile(BaseModel):
@@ -116,15 +132,21 @@ def is_story_question(text: str, origin: str | None = None) -> bool:
 
 
 def clean_points(hit: Hit, story_only_actions: bool) -> list[str]:
+    """The texts of `clean_claims`."""
+    return [c.text for c in clean_claims(hit, story_only_actions)]
+
+
+def clean_claims(hit: Hit, story_only_actions: bool) -> list[Claim]:
     """A model-answer chunk's key points as short claims.
 
     Labels that say what is being tested ("Testing:", "Answer:") are removed, and a label line that is a
     list of short phrases becomes one claim per phrase. In a STAR story only the Task and Actions lines
     are kept when `story_only_actions`: the Situation and Results are the storyteller's own facts, which
     no other candidate's story can be expected to repeat. A template's Situation or Result line, which
-    says what to tell rather than telling it ("What broke, which surfaces/users"), is kept.
+    says what to tell rather than telling it ("What broke, which surfaces/users"), is kept, each part
+    marked with the element it asks for.
     """
-    claims: list[str] = []
+    claims: list[Claim] = []
     in_code = False
     for raw in repair_text(hit.text).splitlines():
         if raw.strip().startswith(("```", "~~~")):
@@ -135,31 +157,33 @@ def clean_points(hit: Hit, story_only_actions: bool) -> list[str]:
         star = _STAR_LINE.match(raw)
         if star:
             label = star.group(1).lower()
-            if story_only_actions and label not in ("task", "action", "actions") and _NARRATED.search(star.group(2)):
+            narrated = bool(_NARRATED.search(star.group(2)))
+            if story_only_actions and label not in ("task", "action", "actions") and narrated:
                 continue
-            claims += [c for c in _LIST_SPLIT.split(star.group(2)) if len(words(c)) >= 2]
+            slot = None if narrated else _SLOT_ELEMENT.get(label)
+            claims += [Claim(c, slot) for c in _LIST_SPLIT.split(star.group(2)) if len(words(c)) >= 2]
             continue
         labelled = _NOTE_LABEL.match(re.sub(r"^\s*[-*]\s*|\*\*", "", raw))
         if labelled:
             body = re.sub(r"^\s*[-*]\s*|\*\*", "", raw)[labelled.end() :]
             parts = _LIST_SPLIT.split(body)
             if len(parts) > 1 and max(len(words(p)) for p in parts) <= 6:
-                claims += [p for p in parts if words(p)]
+                claims += [Claim(p) for p in parts if words(p)]
                 continue
-            claims += markdown_points(body)
+            claims += [Claim(p) for p in markdown_points(body)]
             continue
-        claims += markdown_points(raw)
-    out = []
-    for claim in claims:
-        claim = _CODE_SPAN.sub(r"\1", claim)
+        claims += [Claim(p) for p in markdown_points(raw)]
+    out: dict[str, Claim] = {}
+    for claim_text, slot in claims:
+        claim = _CODE_SPAN.sub(r"\1", claim_text)
         claim = collapse_whitespace(claim).strip(" .;:'\"“”")
         if not words(claim):
             continue
         claim = claim[:1].upper() + claim[1:]
         if len(words(claim)) > MAX_POINT_WORDS:
             claim = " ".join(claim.split()[:MAX_POINT_WORDS]) + " …"
-        out.append(claim)
-    return list(dict.fromkeys(out))
+        out.setdefault(claim, Claim(claim, slot))
+    return list(out.values())
 
 
 def _point_terms(text: str) -> frozenset[str]:
@@ -295,8 +319,8 @@ def build_profile(text: str, question: Question | None, index: Index) -> tuple[Q
     points: list[ProfileKeyPoint] = []
     for hit in chunks:
         story_chunk = hit.kind == "star_story" or bool(_STAR_LINE.search(hit.text))
-        for claim in clean_points(hit, story_only_actions=story_chunk):
-            points.append(ProfileKeyPoint(text=claim, chunk_id=hit.id))
+        for claim in clean_claims(hit, story_only_actions=story_chunk):
+            points.append(ProfileKeyPoint(text=claim.text, chunk_id=hit.id, star_slot=claim.star_slot))
     question_vector, point_vectors = vector, encode([p.text for p in points])
     if how == "search" and len(points):
         # Passages found by search hold points about other things too: keep the ones about this question.

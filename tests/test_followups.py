@@ -337,6 +337,24 @@ def test_a_long_key_point_is_asked_by_the_clause_the_candidate_has_not_said():
     assert "incident command”" not in asked
 
 
+def test_a_story_templates_slot_is_never_asked_as_a_key_point():
+    # "What broke" is the template's Situation slot: a story without a situation is asked to set the
+    # scene (star:situation), not "Where does “What broke” fit into that".
+    answer = "Then we rolled back the deploy and paged the owners. As a result the errors stopped."
+    q = question()
+    grade, _ = CueGrader([], story=True)(q, answer, "Senior EM")
+    slot = KeyPointCheck(
+        text="What broke", chunk_id=MODEL_CHUNK.id, similarity=0.9, covered=False, star_slot="situation"
+    )
+    grade = grade.model_copy(update={"key_points": [slot, *grade.key_points]})
+    targets: list[str] = []
+    texts: list[str] = []
+    while (chosen := choose_offline(q, grade, targets)) is not None:
+        targets.append(chosen.gap.target)
+        texts.append(chosen.text)
+    assert "star:situation" in targets and not any("What broke" in t for t in texts), texts
+
+
 # --- quotes --------------------------------------------------------------------------------------
 
 NUMBER_UNIT = re.compile(r"\d[\d,.]*\s?(?:%|[a-z]+)")

@@ -312,3 +312,28 @@ def test_an_axis_quotes_one_sentence_in_every_part_of_the_feedback(graded: dict[
             assert quoted[0].startswith(shown.group(1).removesuffix(" …")), (axis.name, axis.shown, quoted)
             checked += 1
     assert checked > 20
+
+
+def test_a_story_templates_slots_are_told_when_the_story_has_their_element(index: Index):
+    """The incident question's model answer is a template ("**Situation:** What broke, which surfaces/
+    users, quantifiable blast radius"). A story that sets the scene tells "What broke" whatever its
+    words; the walkthrough showed it listed as missed beside "✓ Situation"."""
+    question = "Tell me about a major incident."
+    story = (
+        "Last spring our nightly billing pipeline silently dropped 4% of invoice rows for three days after an "
+        "upstream schema change. Finance noticed when revenue was off by 180k. I was the incident commander "
+        "and owned the fix and the comms. I froze deploys, set up a war room and sent hourly updates to "
+        "finance. We backfilled the rows from the raw zone within 9 hours and reconciled every invoice."
+    )
+    scenery_free = "I think incidents are about learning. Blameless reviews matter and people should feel safe."
+    told, vague = grade_answer(question, story, index), grade_answer(question, scenery_free, index)
+    slots = [p for p in told.key_points if p.star_slot]
+    assert {p.star_slot for p in slots} >= {"situation", "task"}  # the template's slots are marked
+    present = {c.element for c in told.star if c.present}
+    for point in slots:
+        assert point.covered == (point.star_slot in present), point
+        assert (point.quote is not None) == point.covered and (not point.quote or point.quote in story)
+    assert any(p.covered and p.text == "What broke" for p in slots)
+    vague_present = {c.element for c in vague.star if c.present}
+    assert all(p.covered == (p.star_slot in vague_present) for p in vague.key_points if p.star_slot)
+    assert any(not p.covered for p in vague.key_points if p.star_slot)

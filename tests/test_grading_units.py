@@ -155,7 +155,7 @@ def test_a_key_point_another_point_says_with_more_is_dropped_and_the_fuller_one_
 
 def test_a_bold_star_label_leaves_no_markup_and_a_template_line_is_kept_but_a_narrated_one_is_not():
     from interviewer.index import Hit
-    from interviewer.profiles import clean_points
+    from interviewer.profiles import clean_claims, clean_points
 
     story = (
         "**Situation:** What broke, which surfaces/users\n\n**Action**: Stabilize (safe fallback)\n"
@@ -165,6 +165,11 @@ def test_a_bold_star_label_leaves_no_markup_and_a_template_line_is_kept_but_a_na
     points = clean_points(hit, story_only_actions=True)
     assert points == ["What broke", "Which surfaces/users", "Stabilize (safe fallback)", "Permanent guardrail changes"]
     assert not any("*" in p for p in clean_points(hit, story_only_actions=False))
+    # A template's Situation and Result slots ask for that STAR element; an Action slot names a move.
+    slots = {c.text: c.star_slot for c in clean_claims(hit, story_only_actions=False)}
+    assert slots["What broke"] == slots["Which surfaces/users"] == "situation"
+    assert slots["Permanent guardrail changes"] == "result" and slots["Stabilize (safe fallback)"] is None
+    assert slots["We cut incidents from 9 to 2 a quarter"] is None  # narrated: someone's own result
 
 
 def test_a_one_or_two_word_sentence_is_never_evidence_however_it_is_scored():

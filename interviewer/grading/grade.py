@@ -99,6 +99,8 @@ class KeyPointCheck(BaseModel):
     similarity: float  # best cosine similarity to a sentence of the answer
     covered: bool
     quote: str | None = None  # the answer sentence that covers it, when covered
+    # A STAR template's slot ("What broke"): covered when the STAR judgement finds that element.
+    star_slot: str | None = None
 
 
 class Grade(BaseModel):

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from interviewer.grading.axes import AxisJudgement, judge_axes
 from interviewer.grading.calibration import Calibration, load_calibration, load_sentence_models
 from interviewer.grading.decision import CAP_REASONS, DEFAULT_LEVEL, Verdict, decide
-from interviewer.grading.evidence import AXES, AnswerEvidence, judge
+from interviewer.grading.evidence import AXES, AnswerEvidence, KeyPointMatch, judge
 from interviewer.grading.grade import (
     AxisGrade,
     Evidence,
@@ -250,17 +250,25 @@ def build_grade(
             assessment.covered_points is None and sentence is not None
         )
 
-    key_points = [
-        KeyPointCheck(
-            text=profile.key_points[k.index].text,
-            chunk_id=profile.key_points[k.index].chunk_id,
+    def check(k: KeyPointMatch) -> KeyPointCheck:
+        point = profile.key_points[k.index]
+        told = covered(k.index, k.sentence)
+        said_by = k.sentence if told else None
+        if point.star_slot is not None:
+            # A template's slot ("What broke", "Your role and decision rights") is told when the story
+            # has the element it asks for, quoted from the sentence the STAR check quotes.
+            told = point.star_slot in present
+            said_by = next(iter(assessment.star.get(point.star_slot, [])), None) if told else None
+        return KeyPointCheck(
+            text=point.text,
+            chunk_id=point.chunk_id,
             similarity=round(k.similarity, 4),
-            covered=covered(k.index, k.sentence),
-            quote=quote(k.sentence) if k.sentence is not None and covered(k.index, k.sentence) else None,
+            covered=told,
+            quote=quote(said_by) if said_by is not None else None,
+            star_slot=point.star_slot,
         )
-        for k in evidence.key_points
-        if profile.key_points[k.index].chunk_id in cites.retrieved
-    ]
+
+    key_points = [check(k) for k in evidence.key_points if profile.key_points[k.index].chunk_id in cites.retrieved]
 
     strengths = [] if not_assessed else _strengths(axes, star, key_points, sentences, assessment)
     risks = _risks(evidence, axes, key_points, red_flags, star, profile.story, not_assessed, verdict)

@@ -366,7 +366,7 @@ def gaps(question: Question, grade: Grade, recent: str = "", asked: list[str] | 
         # question.
         near = missed[0].similarity >= RELATED
         touching = quoter.touching(_stems(point) - _stems(question.text)) if near else ""
-        quote = touching or quoter.quote(quoter.like(missed[0].text))
+        quote = touching or quoter.quote(quoter.like(point))  # beside the clause asked about
         if asks:
             ask = f"A strong answer also asks “{point}?”: where did that come in for you?"
         elif touching:

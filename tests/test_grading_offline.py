@@ -334,6 +334,13 @@ def test_a_story_templates_slots_are_told_when_the_story_has_their_element(index
         assert point.covered == (point.star_slot in present), point
         assert (point.quote is not None) == point.covered and (not point.quote or point.quote in story)
     assert any(p.covered and p.text == "What broke" for p in slots)
+    # Each STAR element is quoted by the sentence most surely it: the Action is the freeze and the war
+    # room, not the sentence saying who was incident commander (which is the Task).
+    action = next(c for c in told.star if c.element == "action")
+    assert action.present and "froze deploys" in (action.evidence[0].quote or "")
+    # A slot is shown by its STAR line, not listed again as a covered claim of the model answer.
+    assert "Covers: What broke" not in render_markdown(told)
+    assert not any("What broke" in s.text for s in told.strengths)
     vague_present = {c.element for c in vague.star if c.present}
     assert all(p.covered == (p.star_slot in vague_present) for p in vague.key_points if p.star_slot)
     assert any(not p.covered for p in vague.key_points if p.star_slot)

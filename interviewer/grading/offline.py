@@ -223,11 +223,18 @@ def build_grade(
             )
         )
 
-    # STAR, from the same judgement the decision used.
+    # STAR, from the same judgement the decision used, each element quoted by the sentence most surely it
+    # (the first above the line read "I was the incident commander" as the Action, beside "I froze the
+    # deploys, set up a war room").
     star: list[StarCheck] = []
     present = assessment.present()
+
+    def star_sentences(element: str) -> list[int]:
+        found = assessment.star.get(element, []) if element in present else []
+        return sorted(found, key=lambda i: -sentences[i].star.get(element, 0.0))
+
     for element in r.star:
-        found = assessment.star.get(element.id, []) if element.id in present else []
+        found = star_sentences(element.id)
         citation = cites.rubric_source(element.sources)
         star_ev = [Evidence(quote=quote(i), citation=citation) for i in found[:1]]
         if not found and citation:
@@ -258,7 +265,7 @@ def build_grade(
             # A template's slot ("What broke", "Your role and decision rights") is told when the story
             # has the element it asks for, quoted from the sentence the STAR check quotes.
             told = point.star_slot in present
-            said_by = next(iter(assessment.star.get(point.star_slot, [])), None) if told else None
+            said_by = next(iter(star_sentences(point.star_slot)), None)
         return KeyPointCheck(
             text=point.text,
             chunk_id=point.chunk_id,
@@ -375,7 +382,8 @@ def _strengths(
     lasting = [i for i in lasting if sentences[i].support > 0]
     if lasting:
         points.append(Point(text="Says what changed for good", evidence=[Evidence(quote=sentences[lasting[0]].text)]))
-    for p in [p for p in key_points if p.covered][:2]:
+    # A template's slot is shown by its STAR line; a strength names a claim of the model answer.
+    for p in [p for p in key_points if p.covered and p.star_slot is None][:2]:
         points.append(
             Point(
                 text=f"Covers the model answer's point: {p.text}",

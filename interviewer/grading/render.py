@@ -88,7 +88,8 @@ def render_markdown(grade: Grade) -> str:
         for a in grade.axes
         if a.score is not None and any(e.quote for e in a.evidence)
     ]
-    lines += [f"- Covers: {literal(p.text)}{refs.mark(p.chunk_id)}" for p in grade.covered_points[:3]]
+    claims = [p for p in grade.covered_points if p.star_slot is None]  # a template's slot shows under STAR
+    lines += [f"- Covers: {literal(p.text)}{refs.mark(p.chunk_id)}" for p in claims[:3]]
     out += lines or ["- Nothing in the answer is evidence on this question."]
     out.append("")
 

@@ -241,19 +241,24 @@ def point_phrase(point: str, said: set[str] | None = None) -> str:
     if text.count("(") > text.count(")"):  # a bracket the key point's extraction cut open
         text = text[: text.rindex("(")].strip(_EDGE)
     label, sep, _ = text.partition(":")
+    clauses = _clauses(text)
+    speakable = [c for c in clauses if len(_words(c)) <= 16 and _speakable(c)]
+
+    def unsaid(clause: str) -> float:
+        own = _stems(clause)
+        return len(own - (said or set())) / len(own) if own else 0.0
+
     if len(_words(text)) <= 12:
-        return text
+        # Short enough to ask whole, unless the candidate said one of its clauses: "Make cost visible
+        # per domain; rank by waste and business value" after "showback per domain" asks the second.
+        shares = [unsaid(c) for c in speakable]
+        if said is None or len(speakable) < 2 or min(shares) == max(shares):
+            return text
+        return speakable[shares.index(max(shares))]
     if sep and 1 <= len(_words(label)) <= 6:
         label = label.strip(_EDGE)
         return label + ")" if label.count("(") > label.count(")") else label
-    clauses = _clauses(text)
-    speakable = [c for c in clauses if len(_words(c)) <= 16 and _speakable(c)]
     if said is not None and speakable:
-
-        def unsaid(clause: str) -> float:
-            own = _stems(clause)
-            return len(own - said) / len(own) if own else 0.0
-
         clauses = sorted(speakable, key=unsaid, reverse=True)  # stable: the earliest of equal shares first
     return clauses[0] if clauses and len(_words(clauses[0])) <= 16 else " ".join(_words(text)[:12]) + " …"
 

@@ -337,6 +337,16 @@ def test_a_long_key_point_is_asked_by_the_clause_the_candidate_has_not_said():
     assert "incident command”" not in asked
 
 
+def test_a_short_key_point_is_asked_whole_unless_one_of_its_clauses_was_said():
+    from interviewer.followups import _stems, point_phrase
+
+    point = "Make cost visible per pipeline/domain/SLA; rank by waste and business value"
+    said = _stems("We published showback per domain and SLA tier so teams saw their cost per query.")
+    assert point_phrase(point, said) == "rank by waste and business value"
+    assert point_phrase(point, _stems("We moved batch jobs to spot instances.")) == point  # neither said
+    assert point_phrase(point) == point
+
+
 def test_a_story_templates_slot_is_never_asked_as_a_key_point():
     # "What broke" is the template's Situation slot: a story without a situation is asked to set the
     # scene (star:situation), not "Where does “What broke” fit into that".

@@ -344,3 +344,19 @@ def test_a_story_templates_slots_are_told_when_the_story_has_their_element(index
     vague_present = {c.element for c in vague.star if c.present}
     assert all(p.covered == (p.star_slot in vague_present) for p in vague.key_points if p.star_slot)
     assert any(not p.covered for p in vague.key_points if p.star_slot)
+
+
+def test_a_storys_role_line_counts_as_its_task_though_it_is_far_from_the_question(index: Index):
+    """Walkthrough: "I owned the platform roadmap." sat between two relevant sentences of a scale story and
+    the STAR check said "✗ Task"; alone, the line is far from the question. Beside the story it counts;
+    given with nothing relevant around it, it does not."""
+    question = "How do you design for 10× volume growth without 10× cost growth?"
+    story = (
+        "At my last company event volume went from 2 to 20 billion rows a day over 18 months while the "
+        "platform budget grew 40%. I owned the platform roadmap. We tiered SLAs so only 12 tables stayed "
+        "real-time, moved the rest to hourly micro-batches and published showback per domain."
+    )
+    task = next(c for c in grade_answer(question, story, index).star if c.element == "task")
+    assert task.present and task.evidence[0].quote == "I owned the platform roadmap."
+    alone = "I owned the platform roadmap. I really enjoy our Friday book club about leadership."
+    assert not next(c for c in grade_answer(question, alone, index).star if c.element == "task").present

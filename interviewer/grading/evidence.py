@@ -116,6 +116,20 @@ class AnswerEvidence:
     def relevant(self) -> list[int]:
         return [i for i, s in enumerate(self.sentences) if s.relevant]
 
+    @property
+    def in_story(self) -> list[int]:
+        """The sentences a STAR element may come from: the relevant ones, and a substantive one told beside
+        them. A story's own role line ("I owned the platform roadmap.") is far from the question by
+        itself and is still the story's Task; filler beside it is not substantive (the substance
+        classifier learns padding as its negatives), and an answer with nothing relevant has no story."""
+        relevant = {i for i, s in enumerate(self.sentences) if s.relevant}
+
+        def beside_the_story(i: int, s: SentenceEvidence) -> bool:
+            substantive = s.substance >= RELEVANT and len(words(s.span.text)) >= guards.MIN_FRAGMENT_WORDS
+            return substantive and bool({i - 1, i + 1} & relevant)
+
+        return [i for i, s in enumerate(self.sentences) if i in relevant or beside_the_story(i, s)]
+
 
 # --- the sentences that are measured -----------------------------------------------------------------
 

@@ -386,7 +386,7 @@ def star_present(evidence: AnswerEvidence, thresholds: dict[str, float]) -> set[
     return {
         e
         for e in STAR_ELEMENTS
-        if any(s.relevant and s.star.get(e, 0.0) >= thresholds.get(e, 0.5) for s in evidence.sentences)
+        if any(evidence.sentences[i].star.get(e, 0.0) >= thresholds.get(e, 0.5) for i in evidence.in_story)
     }
 
 
@@ -398,7 +398,7 @@ def fit_star_thresholds(examples: list[Example], evidence: list[AnswerEvidence])
         for t in grid:
             acc = np.mean(
                 [
-                    any(s.relevant and s.star.get(element, 0.0) >= t for s in ev.sentences) == e.record.star[element]  # type: ignore[index]
+                    any(ev.sentences[i].star.get(element, 0.0) >= t for i in ev.in_story) == e.record.star[element]  # type: ignore[index]
                     for e, ev in zip(examples, evidence, strict=True)
                 ]
             )

@@ -106,8 +106,8 @@ def assess(evidence: AnswerEvidence, calibration: Calibration) -> Assessment:
     star = {
         e: [
             i
-            for i, s in enumerate(evidence.sentences)
-            if s.relevant and s.star.get(e, 0.0) >= calibration.star_thresholds.get(e, 0.5)
+            for i in evidence.in_story
+            if evidence.sentences[i].star.get(e, 0.0) >= calibration.star_thresholds.get(e, 0.5)
         ]
         for e in calibration.star_thresholds
     }

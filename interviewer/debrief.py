@@ -178,7 +178,9 @@ def _write_up(state: SessionState, person: PanelInterviewer, asked: list[int]) -
                     quoted.add(shown.quote)
                     evidence.append(f'Q{n + 1} ({names[axis]}): "{shown.quote}"')
         best = max(rows, key=lambda r: r[1].score or 0, default=None)
-        worst = min(rows, key=lambda r: r[1].score or 0, default=None)
+        # A gap is named by a question that tests the axis, not one that never asked about it.
+        gap_rows = [r for r in rows if r[1].tested and (r[1].score or 0) <= 2]
+        worst = min(gap_rows or rows, key=lambda r: r[1].score or 0, default=None)
         mean = means[axis]
         if mean is not None and mean >= 4 and best is not None and axis not in gaps:
             strengths.append(f"{names[axis]} ({mean}/5): {best[1].shown or best[1].feedback}")

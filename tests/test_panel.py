@@ -40,6 +40,7 @@ class Script:
     decision: str
     closed: bool = True
     flag: str | None = None
+    untested: tuple[str, ...] = ()  # axes this question does not test
 
 
 @dataclass
@@ -63,7 +64,7 @@ class PanelGrader:
                     score=None if missing else 4,
                     feedback=f"{axis.name} feedback",
                     evidence=[] if missing else [Evidence(quote=quote)],
-                    tested=True,
+                    tested=axis.id not in script.untested,
                     shown="" if missing else f'showed {axis.name.lower()}: "{quote}"',
                     missing=f"One {axis.name.lower()} decision with its outcome." if missing else "",
                 )
@@ -92,7 +93,7 @@ class PanelGrader:
             red_flags=flags,
             risks=risks,
             quotes=[quote],
-            tested_axes=[a.id for a in rubric().axes],
+            tested_axes=[a.id for a in rubric().axes if a.id not in script.untested],
             story_question=True,
         )
         return grade, []
@@ -249,6 +250,23 @@ def test_an_axis_gap_is_a_risk_once_in_a_write_up(interviewer: Interviewer, grad
     ups = {u["interviewer"]: u for u in state.debrief["write_ups"]}
     for who in ("hiring_manager", "technical_peer"):  # asked it; followed up on it and owns reliability
         assert sum("Reliability" in r for r in ups[who]["risks"]) == 1, (who, ups[who]["risks"])
+
+
+def test_an_axis_gap_names_the_question_that_tests_it(interviewer: Interviewer, grader: PanelGrader):
+    # Walkthrough: "Reliability (no evidence in Q2): not yet shown" when Q2 did not test reliability and
+    # Q3, which did, had no evidence of it.
+    state = interviewer.start(SessionConfig(track="leadership", questions=2, follow_ups=0, seed=0))
+    first, second = (e.question.id for e in state.exchanges)
+    grader.scripts = {
+        first: Script(gap="axis:reliability", decision="Hire", closed=False, untested=("reliability",)),
+        second: Script(gap="axis:reliability", decision="Lean No Hire", closed=False),
+    }
+    state = interviewer.submit(state, ANSWER + " " + FOLLOW_UP)
+    state = interviewer.submit(state, ANSWER)
+    assert state.debrief is not None
+    peer = next(u for u in state.debrief["write_ups"] if u["interviewer"] == "technical_peer")
+    lines = [r for r in peer["risks"] if r.startswith("Reliability")]
+    assert lines == [lines[0]] and "in Q2)" in lines[0], peer["risks"]
 
 
 def test_repeat_and_clarify_come_from_whoever_is_speaking(interviewer: Interviewer, grader: PanelGrader):

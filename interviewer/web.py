@@ -39,6 +39,14 @@ def esc(text: str) -> str:
     return html.escape(text, quote=False)
 
 
+def notice(text: str) -> str:
+    """A message for the feedback panel, as a sentence. The panel is HTML: Markdown's ** showed as
+    asterisks there ("**this interview has ended; start a new one**")."""
+    sentence = text[:1].upper() + text[1:]
+    sentence += "" if sentence.endswith((".", "!", "?")) else "."
+    return f'<p class="notice"><strong>{esc(sentence)}</strong></p>'
+
+
 _LABELS = {"follow_up": "Follow-up: ", "story": "Story bank: "}
 
 
@@ -196,7 +204,7 @@ class Handlers:
         try:
             state = self.interviewer.start(config)
         except InterviewError as exc:
-            yield [], f"**{esc(str(exc))}**", "", None, "", gr.update()
+            yield [], notice(str(exc)), "", None, "", gr.update()
             return
         yield from self._stream(state, previous=0, status=f"Session {state.id} started.")
 
@@ -207,7 +215,7 @@ class Handlers:
         question = own if choice in (None, "", OWN_QUESTION) else choice
         if not (question or "").strip():
             message = "Type your own question first." if choice == OWN_QUESTION else "Pick a question first."
-            yield gr.update(), f"**{message}**", gr.update(), gr.update(), gr.update(), gr.update()
+            yield gr.update(), notice(message), gr.update(), gr.update(), gr.update(), gr.update()
             return
         config = SessionConfig(
             level=level, follow_ups=int(follow_ups), backend=self.settings.backend, question=question
@@ -215,7 +223,7 @@ class Handlers:
         try:
             state = self.interviewer.start(config)
         except InterviewError as exc:
-            yield gr.update(), f"**{esc(str(exc))}**", gr.update(), gr.update(), gr.update(), gr.update()
+            yield gr.update(), notice(str(exc)), gr.update(), gr.update(), gr.update(), gr.update()
             return
         drilled = state.exchanges[0].question
         how = "your own question" if drilled.track == FREE_TRACK else f"from the bank ({esc(drilled.source)})"
@@ -234,7 +242,14 @@ class Handlers:
         typing in the answer box alone; Submit clears it, since its text is now in the log."""
         box: Any = gr.update() if keep_box else text  # a button's command is not the candidate's text
         if not session_id:
-            yield gr.update(), "Start an interview first (Setup above).", gr.update(), gr.update(), session_id, box
+            yield (
+                gr.update(),
+                notice("Start an interview first (Setup above)."),
+                gr.update(),
+                gr.update(),
+                session_id,
+                box,
+            )
             return
         refused: InterviewError | None = None
         with self._session_lock(session_id):  # released before the first yield: see _session_lock
@@ -246,7 +261,10 @@ class Handlers:
                 refused = exc
         if refused is not None:
             # Nothing is lost: the text stays in the box and the log is unchanged.
-            yield chat_messages(state), f"**{esc(str(refused))}**", gr.update(), gr.update(), session_id, box
+            message = notice(str(refused))
+            if text.strip() and not keep_box:
+                message += notice("Your text is still in the answer box")
+            yield chat_messages(state), message, gr.update(), gr.update(), session_id, box
             return
         yield from self._stream(state, previous=before, status="", keep_box=keep_box)
 

@@ -85,7 +85,19 @@ def test_empty_answer_is_refused_and_kept(launched):
     client = Client(launched.local_url, verbose=False)
     client.predict("leadership", "EM", 1, 0, 3, api_name="/start")
     _chat, feedback, _, _, box = client.predict("   ", api_name="/answer")
-    assert "empty answer" in feedback and box == "   "
+    assert "empty answer" in feedback.lower() and box == "   "
+
+
+def test_an_answer_after_the_end_is_refused_in_words_and_kept_in_the_box(launched):
+    # Walkthrough: after the last question was skipped, Submit showed "**this interview has ended;
+    # start a new one**", asterisks and all, in the HTML feedback panel.
+    client = Client(launched.local_url, verbose=False)
+    client.predict("leadership", "EM", 1, 0, 3, api_name="/start")
+    client.predict("/skip", api_name="/answer")
+    late = "One more thing I wanted to add about my team."
+    _chat, feedback, _, _, box = client.predict(late, api_name="/answer")
+    assert "This interview has ended" in feedback and "still in the answer box" in feedback
+    assert "**" not in feedback and box == late
 
 
 def test_upload_of_a_bad_file_among_good_ones_changes_nothing(launched, corpus_index: Index, tmp_path: Path):

@@ -16,6 +16,7 @@ import math
 from collections.abc import Callable
 from typing import Any
 
+from interviewer.grading.decision import GAP_LEVEL
 from interviewer.grading.grade import AxisGrade
 from interviewer.grading.rubric import DECISIONS, rubric
 from interviewer.panel import PanelInterviewer, panel
@@ -148,7 +149,7 @@ def _write_up(state: SessionState, person: PanelInterviewer, asked: list[int]) -
         for axis, rows in owned.items()
     }
     # A gap is the rubric's: an axis a question tests, left unevidenced or at 2 or less.
-    gaps = [axis for axis, rows in owned.items() if any(a.tested and (a.score or 0) <= 2 for _, a in rows)]
+    gaps = [axis for axis, rows in owned.items() if any(_is_gap(a) for _, a in rows)]
     indexes = [g.decision_index for n in graded if (g := exchanges[n].grade) is not None] + [0] * len(skipped)
     if indexes:
         decision = overall_decision(indexes)
@@ -179,7 +180,7 @@ def _write_up(state: SessionState, person: PanelInterviewer, asked: list[int]) -
                     evidence.append(f'Q{n + 1} ({names[axis]}): "{shown.quote}"')
         best = max(rows, key=lambda r: r[1].score or 0, default=None)
         # A gap is named by a question that tests the axis, not one that never asked about it.
-        gap_rows = [r for r in rows if r[1].tested and (r[1].score or 0) <= 2]
+        gap_rows = [r for r in rows if _is_gap(r[1])]
         worst = min(gap_rows or rows, key=lambda r: r[1].score or 0, default=None)
         mean = means[axis]
         if mean is not None and mean >= 4 and best is not None and axis not in gaps:
@@ -192,7 +193,7 @@ def _write_up(state: SessionState, person: PanelInterviewer, asked: list[int]) -
         if not any(line.startswith(f"Q{n + 1} ") for line in evidence):
             evidence += [f'Q{n + 1}: "{q}"' for q in grade.quotes[:1] if q not in quoted]
         strengths += [f"Q{n + 1}: {p.text}" for p in grade.strengths[:1]]
-        gap_axes = [a for a in grade.axes if a.tested and (a.score or 0) <= 2]
+        gap_axes = [a for a in grade.axes if _is_gap(a)]
         # An axis gap is reported once, as an axis line (below, or above for the axes owned): the
         # grade's own risk on the same axis would say it twice.
         risks += [f"Q{n + 1}: {p.text}" for p in grade.risks if not any(p.text.startswith(a.name) for a in gap_axes)][
@@ -226,7 +227,7 @@ def _write_up(state: SessionState, person: PanelInterviewer, asked: list[int]) -
     # What to work on: the owned gaps, else the gaps of the questions this interviewer asked, else
     # owned axes never evidenced, else the weakest owned axis.
     asked_grades = [g for n in graded if (g := exchanges[n].grade) is not None]
-    asked_gaps = {a.axis for g in asked_grades for a in g.axes if a.tested and (a.score or 0) <= 2}
+    asked_gaps = {a.axis for g in asked_grades for a in g.axes if _is_gap(a)}
     unevidenced = [names[a] for a in person.owns if means[a] is None and a not in gaps]
     focus_names = [names[a] for a in gaps] or [rubric().axis(a).name for a in sorted(asked_gaps)] or unevidenced
     if not focus_names:
@@ -256,6 +257,11 @@ def _write_up(state: SessionState, person: PanelInterviewer, asked: list[int]) -
         "engine": "offline",  # panel_writer.rewrite puts the model's id here when it wrote the prose
         "notes": [],
     }
+
+
+def _is_gap(a: AxisGrade) -> bool:
+    """The rubric's gap: an axis the question tests, left unevidenced or at GAP_LEVEL or below."""
+    return a.tested and (a.score or 0) <= GAP_LEVEL
 
 
 def _axis_risk(row: tuple[int, AxisGrade] | None) -> str:

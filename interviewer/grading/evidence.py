@@ -18,7 +18,7 @@ from __future__ import annotations
 import re
 import threading
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cached_property, lru_cache
 
 import numpy as np
 
@@ -116,19 +116,24 @@ class AnswerEvidence:
     def relevant(self) -> list[int]:
         return [i for i, s in enumerate(self.sentences) if s.relevant]
 
-    @property
+    @cached_property
     def in_story(self) -> list[int]:
         """The sentences a STAR element may come from: the relevant ones, and a substantive one told beside
         them. A story's own role line ("I owned the platform roadmap.") is far from the question by
         itself and is still the story's Task; filler beside it is not substantive (the substance
         classifier learns padding as its negatives), and an answer with nothing relevant has no story."""
-        relevant = {i for i, s in enumerate(self.sentences) if s.relevant}
+        relevant = set(self.relevant)
 
         def beside_the_story(i: int, s: SentenceEvidence) -> bool:
             substantive = s.substance >= RELEVANT and len(words(s.span.text)) >= guards.MIN_FRAGMENT_WORDS
             return substantive and bool({i - 1, i + 1} & relevant)
 
         return [i for i, s in enumerate(self.sentences) if i in relevant or beside_the_story(i, s)]
+
+    def star_sentences(self, element: str, threshold: float) -> list[int]:
+        """The story's sentences that are `element` at `threshold`: the one rule the grade and the fit of
+        the STAR thresholds both use."""
+        return [i for i in self.in_story if self.sentences[i].star.get(element, 0.0) >= threshold]
 
 
 # --- the sentences that are measured -----------------------------------------------------------------

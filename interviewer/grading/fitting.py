@@ -383,11 +383,7 @@ def _shingles() -> frozenset[tuple[str, ...]]:
 
 
 def star_present(evidence: AnswerEvidence, thresholds: dict[str, float]) -> set[str]:
-    return {
-        e
-        for e in STAR_ELEMENTS
-        if any(evidence.sentences[i].star.get(e, 0.0) >= thresholds.get(e, 0.5) for i in evidence.in_story)
-    }
+    return {e for e in STAR_ELEMENTS if evidence.star_sentences(e, thresholds.get(e, 0.5))}
 
 
 def fit_star_thresholds(examples: list[Example], evidence: list[AnswerEvidence]) -> dict[str, float]:
@@ -398,7 +394,7 @@ def fit_star_thresholds(examples: list[Example], evidence: list[AnswerEvidence])
         for t in grid:
             acc = np.mean(
                 [
-                    any(ev.sentences[i].star.get(element, 0.0) >= t for i in ev.in_story) == e.record.star[element]  # type: ignore[index]
+                    bool(ev.star_sentences(element, t)) == e.record.star[element]  # type: ignore[index]
                     for e, ev in zip(examples, evidence, strict=True)
                 ]
             )

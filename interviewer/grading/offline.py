@@ -103,14 +103,7 @@ def grade_answer(
 
 def assess(evidence: AnswerEvidence, calibration: Calibration) -> Assessment:
     axes: dict[str, AxisJudgement] = judge_axes(evidence, calibration.axis_model)
-    star = {
-        e: [
-            i
-            for i in evidence.in_story
-            if evidence.sentences[i].star.get(e, 0.0) >= calibration.star_thresholds.get(e, 0.5)
-        ]
-        for e in calibration.star_thresholds
-    }
+    star = {e: evidence.star_sentences(e, calibration.star_thresholds.get(e, 0.5)) for e in calibration.star_thresholds}
     if "non_english" in evidence.flags:
         star = {e: [] for e in star}
     return Assessment(

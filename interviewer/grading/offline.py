@@ -275,7 +275,7 @@ def build_grade(
     quotes = sorted(
         {e.quote for e in _all_evidence(axes, star, red_flags, strengths, risks) if e.quote}
         | {p.quote for p in key_points if p.quote},
-        key=answer.find,
+        key=lambda q: (answer.find(q), len(q), q),  # two quotes starting together came in set order
     )
     judged = [
         SentenceJudgement(

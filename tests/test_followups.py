@@ -297,6 +297,33 @@ def test_a_thinly_evidenced_axis_waits_for_the_missed_key_point_and_one_at_level
     assert targets[:5] == ["axis:ownership", "key_point", "probing", "axis:cost", "star:task"]
 
 
+@pytest.mark.parametrize("level", [None, 1, 2])
+def test_an_axis_a_sentence_speaks_to_squarely_is_probed_last_whatever_its_level(tmp_path: Path, level: int | None):
+    # "I owned the migration" is ownership said outright: asking "who owned it?" next is not listening,
+    # even when the ladder puts the axis low. Ownership is asked only when nothing else is left.
+    answer = "The situation was a warehouse at 40 TB a day. I owned the migration. Then we cut the jobs by half."
+    q = question(probing="Decision rights and escalation")
+    grade, _ = CueGrader(["ownership", "cost"], story=True)(q, answer, "Senior EM")
+    at = {"ownership": level, "cost": 1}
+    grade = grade.model_copy(
+        update={"axes": [a.model_copy(update={"score": at.get(a.axis, a.score)}) for a in grade.axes]}
+    )
+    targets: list[str] = []
+    while (chosen := choose_offline(q, grade, targets)) is not None:
+        targets.append(chosen.gap.target)
+    assert targets[0] == "axis:cost"
+    assert targets[-1] == "axis:ownership"
+    # The same answer without the ownership sentence is asked about ownership first, at levels 1 and none.
+    bare = answer.replace(" I owned the migration.", "")
+    grade, _ = CueGrader(["ownership", "cost"], story=True)(q, bare, "Senior EM")
+    grade = grade.model_copy(
+        update={"axes": [a.model_copy(update={"score": at.get(a.axis, a.score)}) for a in grade.axes]}
+    )
+    first = choose_offline(q, grade, [])
+    assert first is not None
+    assert first.gap.target == ("axis:ownership" if level in (None, 1) else "axis:cost")
+
+
 def test_a_key_point_said_in_other_forms_is_not_asked_back_and_one_touched_is_probed_for_depth():
     # "quarterly value reviews" is said as "reviewed the value every quarter" (the same stems): never
     # asked. "showback per domain" is touched by "published a showback": asked, but for depth.

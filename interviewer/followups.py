@@ -43,6 +43,15 @@ MAX_QUOTE_WORDS = 24  # a clause longer than this is cut at its next conjunction
 MIN_QUOTE_WORDS = 3
 RELATED = 0.4  # cosine below which MiniLM's sentences of one domain are about different things
 _DISENGAGED = ("too_short", "keyword_list", "non_english")
+# The candidate saying what their role was, often inside the situation ("At a logistics company I was
+# leading the integration ..."): the STAR task, whether or not the sentence is mostly scene-setting.
+_ROLE_NOUN = r"(?:lead|leading|head|manager|owner|commander|accountable|responsible|in charge|director|sponsor|dri)"
+_STATES_A_ROLE = re.compile(
+    rf"\b(?:i was (?:the |a |an )?(?:\w+ ){{0,3}}?{_ROLE_NOUN}\b|i (?:led|owned|sponsored)\b|"
+    r"as (?:the |his |her |their |a |an )?(?:\w+ )?(?:manager|lead|head|owner|director|commander)\b|"
+    r"my (?:role|job|remit|mandate) was)",
+    re.IGNORECASE,
+)
 
 # Where a clause ends: clause punctuation, a dash, a bracket, a line break.
 _CLAUSE_BREAK = re.compile(r"[;:]\s+|,\s+|\s+[—–-]+\s+|—|[()\[\]]|\n+")
@@ -374,11 +383,13 @@ def gaps(question: Question, grade: Grade, recent: str = "", asked: list[str] | 
     if missed:
         point = point_phrase(missed[0].text, said)
         asks = missed[0].text.rstrip().endswith("?")  # a point that is itself a question (a 5-whys step)
-        # Touching the point: an answer sentence close to it (MiniLM puts unrelated sentences of one
-        # domain below RELATED, evidence.py) that says one of its own words, not one it shares with the
-        # question.
-        near = missed[0].similarity >= RELATED
-        touching = quoter.touching(_stems(point) - _stems(question.text)) if near else ""
+        # Touching the point: an answer sentence that says one of its own words (not one it shares with
+        # the question) and is close to it (MiniLM puts unrelated sentences of one domain below RELATED,
+        # evidence.py), or that says half of its own words: "I owned his performance plan" touches
+        # "Coaching plan", and "where does a coaching plan fit?" would not be listening.
+        own = _stems(point) - _stems(question.text)
+        near = missed[0].similarity >= RELATED or (bool(own) and 2 * len(own & said) >= len(own))
+        touching = quoter.touching(own) if near else ""
         quote = touching or quoter.quote(quoter.like(point))  # beside the clause asked about
         if asks:
             ask = f"A strong answer also asks “{point}?”: where did that come in for you?"
@@ -417,6 +428,8 @@ def gaps(question: Question, grade: Grade, recent: str = "", asked: list[str] | 
     # 5. STAR, only when the question asks for a story; never an element already there.
     if grade.story_question:
         present = {c.element for c in grade.star if c.present}
+        if any(_STATES_A_ROLE.search(s.text) for s in _sentences(grade)):
+            present.add("task")  # "I was head of data platform" answers "what was your role?"
         for element in r.star:
             if element.id in present or not element.probe:
                 continue

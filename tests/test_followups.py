@@ -342,6 +342,61 @@ def test_a_key_point_said_in_other_forms_is_not_asked_back_and_one_touched_is_pr
     assert not any("quarterly value reviews" in t for t in texts)
 
 
+def test_a_key_point_half_said_in_words_is_probed_for_depth_however_far_its_vector():
+    # Seen in a terminal walkthrough: after "I owned his performance plan" the follow-up was "Where does
+    # “Coaching plan” fit into that?". The sentence sits far from the point by cosine; it says half of
+    # the point's own words, so the follow-up asks for depth on what was said instead.
+    q = question("Underperformers")
+    answer = "Last year one of my engineers kept missing reviews. I owned his performance plan with HR."
+    grade, _ = CueGrader([], story=False)(q, answer, "Senior EM")
+    far = KeyPointCheck(text="Coaching plan", chunk_id=MODEL_CHUNK.id, similarity=0.2, covered=False)
+    grade = grade.model_copy(update={"key_points": [far]})
+    chosen = choose_offline(q, grade, [])
+    assert chosen is not None and chosen.gap.target == "key_point"
+    assert "That touches on “Coaching plan”" in chosen.text and '"I owned his performance plan' in chosen.text
+    # Nothing of the point said, far by cosine: asked where it fits.
+    grade = grade.model_copy(update={"answer": answer.replace("performance plan", "review cadence")})
+    grade = grade.model_copy(
+        update={
+            "sentences": [
+                s.model_copy(update={"text": s.text.replace("performance plan", "review cadence")})
+                for s in grade.sentences
+            ]
+        }
+    )
+    chosen = choose_offline(q, grade, [])
+    assert chosen is not None and "Where does “Coaching plan” fit" in chosen.text, chosen.text
+
+
+@pytest.mark.parametrize(
+    "role",
+    [
+        "At a logistics company I was leading the integration of a new carrier feed.",
+        "I was head of data platform when the feed broke.",
+        "As his manager, I wrote down three goals with him.",
+        "I was accountable for the programme, with a team of 22.",
+        "I led the move off the old warehouse.",
+    ],
+)
+def test_a_story_that_states_the_candidates_role_is_not_asked_for_it(tmp_path: Path, role: str):
+    # The scripted grader does not see a task in these sentences (as the real one often does not, when
+    # the role sits inside the scene-setting): the follow-up still does not ask "what was your role?".
+    answer = f"The situation was a broken feed at 40 TB a day. {role} Then we cut the backlog by half."
+    q = question()
+    grade, _ = CueGrader([], story=True)(q, answer, "Senior EM")
+    assert not next(c for c in grade.star if c.element == "task").present
+    targets: list[str] = []
+    while (chosen := choose_offline(q, grade, targets)) is not None:
+        targets.append(chosen.gap.target)
+    assert "star:task" not in targets and "star:result" in targets
+    plain = answer.replace(role + " ", "")
+    grade, _ = CueGrader([], story=True)(q, plain, "Senior EM")
+    targets = []
+    while (chosen := choose_offline(q, grade, targets)) is not None:
+        targets.append(chosen.gap.target)
+    assert "star:task" in targets
+
+
 def test_a_long_key_point_is_asked_by_the_clause_the_candidate_has_not_said():
     # Seen in a terminal walkthrough: "I was the incident commander" was answered with "That touches on
     # “You ran incident command”", the first clause of a listed key point, when the rest was unsaid.

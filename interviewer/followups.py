@@ -27,7 +27,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from interviewer.glossary import stems
+from interviewer.glossary import content_stems, content_words
 from interviewer.grading.axes import STRONG
 from interviewer.grading.grade import Grade, SentenceJudgement
 from interviewer.grading.rubric import axis_matcher, rubric
@@ -69,11 +69,6 @@ _NUMBER_WITH_UNIT = re.compile(
 _HAS_DIGIT = re.compile(r"\d")
 _SENTENCE = re.compile(r"[^.!?\n]+[.!?]?")
 _WORD = re.compile(r"[a-z0-9]+")
-_STOP_WORDS = (
-    "a an the and or of to in on for with by at from is are was were be been it this that we i you our my "
-    "your they their as how what when why do did does can would should could will"
-)
-_STOP = frozenset(_STOP_WORDS.split())
 # For a missing STAR element, the quote comes from the element the candidate did give next to it.
 _STAR_NEIGHBOURS = {
     "situation": ("task", "action"),
@@ -154,12 +149,12 @@ def meaningful_phrase(sentence: str, terms: list[str] | None = None) -> str:
 
 
 def _content(text: str) -> set[str]:
-    return {w for w in _WORD.findall(text.lower()) if w not in _STOP and len(w) > 2}
+    return content_words(text)
 
 
 def _stems(text: str) -> set[str]:
     """Content words by their Snowball stems (glossary.py's stemmer)."""
-    return set(stems(" ".join(_content(text))))
+    return set(content_stems(text))
 
 
 def _sentences(grade: Grade) -> list[SentenceJudgement]:

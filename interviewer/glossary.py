@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 
 import yaml
 
@@ -41,6 +41,27 @@ def _stemmer():  # type: ignore[no-untyped-def]
 def stems(text: str) -> list[str]:
     words = _WORD.findall(text.lower().replace("’", "'"))
     return list(_stemmer().stemWords(words)) if words else []
+
+
+# Words that carry no content of their own, for comparing what two short texts say.
+_STOP_WORDS = (
+    "a an the and or of to in on for with by at from is are was were be been it this that we i you our my "
+    "your they their as how what when why do did does can would should could will"
+)
+_STOP = frozenset(_STOP_WORDS.split())
+_PLAIN_WORD = re.compile(r"[a-z0-9]+")
+
+
+def content_words(text: str) -> set[str]:
+    """A text's lowercase words of three letters or more, less the stop words."""
+    return {w for w in _PLAIN_WORD.findall(text.lower()) if w not in _STOP and len(w) > 2}
+
+
+@lru_cache(maxsize=65536)
+def content_stems(text: str) -> frozenset[str]:
+    """A text's content words by their Snowball stems: "decisions" and "a decision" say the same word.
+    Remembered per text, since a grade and its follow-ups ask for the same sentences' stems."""
+    return frozenset(stems(" ".join(sorted(content_words(text)))))
 
 
 def _phrase_in(phrase: tuple[str, ...], tokens: list[str], positions: dict[str, list[int]]) -> bool:

@@ -360,3 +360,20 @@ def test_a_storys_role_line_counts_as_its_task_though_it_is_far_from_the_questio
     assert task.present and task.evidence[0].quote == "I owned the platform roadmap."
     alone = "I owned the platform roadmap. I really enjoy our Friday book club about leadership."
     assert not next(c for c in grade_answer(question, alone, index).star if c.element == "task").present
+
+
+def test_a_short_key_point_said_in_so_many_words_is_covered_however_long_the_sentence(index: Index):
+    # Seen in a terminal walkthrough: "Misses the model answer's point: Domain budgets" beside "showback
+    # per domain with a budget each domain lead owns". The long sentence sits far from the two-word
+    # point by cosine; it says both of its words.
+    question = "Our data bill is up 40% QoQ. What lands next week vs next quarter to arrest spend?"
+    plan = (
+        "Next week I would tag every cluster and job by team and stop idle clusters after 30 minutes. "
+        "Next quarter I would publish showback per domain with a {} each domain lead owns, and retire "
+        "pipelines nobody reads in a monthly review."
+    )
+    said = grade_answer(question, plan.format("budget"), index)
+    assert any(p.text == "Domain budgets" for p in said.key_points)  # the bank's point, as profiled
+    assert "Domain budgets" not in {p.text for p in said.missed_points}
+    unsaid = grade_answer(question, plan.format("forecast"), index)
+    assert "Domain budgets" in {p.text for p in unsaid.missed_points}

@@ -22,6 +22,7 @@ from functools import cached_property, lru_cache
 
 import numpy as np
 
+from interviewer.glossary import content_stems
 from interviewer.grading import guards
 from interviewer.grading.features import (
     PAIR_FEATURES,
@@ -404,11 +405,14 @@ def assemble(
     points = profiled.point_vectors
     if len(points):
         sims = points @ vectors.T if len(vectors) else np.zeros((len(points), 0))
+        question_stems = content_stems(profiled.profile.text)
         for k in range(len(points)):
             row = sims[k, relevant] if relevant else np.zeros(0)
             best = int(np.argmax(row)) if len(row) else -1
             similarity = float(row[best]) if best >= 0 else 0.0
             covered = relevant[best] if best >= 0 and similarity >= COVER_THRESHOLD else None
+            if covered is None and k < len(profiled.profile.key_points):
+                covered = _says_in_words(profiled.profile.key_points[k].text, question_stems, texts, relevant)
             key_points.append(KeyPointMatch(k, similarity, covered))
             if covered is not None and sentences[covered].key_point is None:
                 sentences[covered].key_point = k
@@ -433,6 +437,17 @@ def assemble(
         left_out=measured.left_out,
         verbatim_share=verbatim,
     )
+
+
+def _says_in_words(point: str, question_stems: frozenset[str], texts: list[str], relevant: list[int]) -> int | None:
+    """The first relevant sentence that holds every content word of the point (by stem), when the point
+    says something beyond the question's own words. A long sentence sits far from a two-word point by
+    cosine ("showback per domain with a budget each domain lead owns" from "Domain budgets"), and
+    listing the point as missed beside the sentence that says it is feedback that contradicts itself."""
+    wanted = content_stems(point)
+    if not wanted or wanted <= question_stems:
+        return None
+    return next((i for i in relevant if wanted <= content_stems(texts[i])), None)
 
 
 def _red_flags(sentences: list[SentenceEvidence], relevant: list[int]) -> dict[str, list[int]]:

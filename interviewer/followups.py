@@ -45,6 +45,16 @@ RELATED = 0.4  # cosine below which MiniLM's sentences of one domain are about d
 _DISENGAGED = ("too_short", "keyword_list", "non_english")
 # The candidate saying what their role was, often inside the situation ("At a logistics company I was
 # leading the integration ..."): the STAR task, whether or not the sentence is mostly scene-setting.
+# A sentence the candidate labels with its STAR element ("Situation: the PTO team needed ...") is that
+# element, to the interviewer: "set the scene" after it is not listening. Not a result: a result is
+# measured, and "Result: we reduced time-to-detect" is rightly asked for its numbers.
+_LABELLED_ELEMENT = {"situation": "situation", "context": "situation", "task": "task", "my role": "task"}
+_LABELLED_ELEMENT |= {"action": "action", "actions": "action", "what changed": "permanent_change"}
+_LABELLED_ELEMENT |= {"what changed permanently": "permanent_change", "permanent change": "permanent_change"}
+_STAR_LABEL = re.compile(
+    r"^\W*(situation|context|task|my role|actions?|what changed(?: permanently)?|permanent change)s?\s*[:—–-]",
+    re.IGNORECASE,
+)
 _ROLE_NOUN = r"(?:lead|leading|head|manager|owner|commander|accountable|responsible|in charge|director|sponsor|dri)"
 _STATES_A_ROLE = re.compile(
     rf"\b(?:i was (?:the |a |an )?(?:\w+ ){{0,3}}?{_ROLE_NOUN}\b|i (?:led|owned|sponsored)\b|"
@@ -423,8 +433,10 @@ def gaps(question: Question, grade: Grade, recent: str = "", asked: list[str] | 
     # 5. STAR, only when the question asks for a story; never an element already there.
     if grade.story_question:
         present = {c.element for c in grade.star if c.present}
-        if any(_STATES_A_ROLE.search(s.text) for s in _sentences(grade)):
+        said_sentences = _sentences(grade)
+        if any(_STATES_A_ROLE.search(s.text) for s in said_sentences):
             present.add("task")  # "I was head of data platform" answers "what was your role?"
+        present |= {_LABELLED_ELEMENT[m.group(1).lower()] for s in said_sentences if (m := _STAR_LABEL.match(s.text))}
         for element in r.star:
             if element.id in present or not element.probe:
                 continue

@@ -397,6 +397,32 @@ def test_a_story_that_states_the_candidates_role_is_not_asked_for_it(tmp_path: P
     assert "star:task" in targets
 
 
+@pytest.mark.parametrize(
+    ("labelled", "element"),
+    [
+        ("Situation: the PTO team needed late schema changes while consumers needed stable contracts.", "situation"),
+        ("**Task:** keep both teams shipping without a production break.", "task"),
+        ("What changed permanently - every contract change now goes through a versioned review.", "permanent_change"),
+    ],
+)
+def test_a_star_element_the_candidate_labels_is_not_asked_for(labelled: str, element: str):
+    # Seen on the dev set's train split: "Set the scene for ..." after an answer that began "Situation:".
+    answer = f"{labelled} Then we cut the backlog by half."
+    q = question()
+    grade, _ = CueGrader([], story=True)(q, answer, "Senior EM")
+    assert not next(c for c in grade.star if c.element == element).present
+    targets: list[str] = []
+    while (chosen := choose_offline(q, grade, targets)) is not None:
+        targets.append(chosen.gap.target)
+    assert f"star:{element}" not in targets and "star:result" in targets
+    # A labelled result is still asked for its numbers: a result is measured, a label does not make one.
+    grade, _ = CueGrader([], story=True)(q, "Result: we reduced time-to-detect. Then we cut the backlog.", "Senior EM")
+    targets = []
+    while (chosen := choose_offline(q, grade, targets)) is not None:
+        targets.append(chosen.gap.target)
+    assert "star:result" in targets
+
+
 def test_a_long_key_point_is_asked_by_the_clause_the_candidate_has_not_said():
     # Seen in a terminal walkthrough: "I was the incident commander" was answered with "That touches on
     # “You ran incident command”", the first clause of a listed key point, when the rest was unsaid.

@@ -361,7 +361,10 @@ def gaps(question: Question, grade: Grade, recent: str = "", asked: list[str] | 
     # scored 4-5, against 2 of the 41 where no sentence was that strong.
     by_axis = {a.axis: a for a in grade.axes}
     tested = [a for a in grade.tested_axes if a in by_axis]
+    states_a_role = any(_STATES_A_ROLE.search(s.text) for s in _sentences(grade))
     spoken_to = {a for a in tested if _strongest_on(relevant, a) >= STRONG}
+    if states_a_role and "ownership" in tested:
+        spoken_to.add("ownership")  # "I was the incident commander" has said who was accountable
     weakest_first = sorted(tested, key=lambda a: (by_axis[a].score or 0, tested.index(a)))
     partial = [a for a in weakest_first if by_axis[a].score == PARTIAL or a in spoken_to]
     thin = [a for a in weakest_first if by_axis[a].score == THIN and a not in spoken_to]
@@ -433,10 +436,10 @@ def gaps(question: Question, grade: Grade, recent: str = "", asked: list[str] | 
     # 5. STAR, only when the question asks for a story; never an element already there.
     if grade.story_question:
         present = {c.element for c in grade.star if c.present}
-        said_sentences = _sentences(grade)
-        if any(_STATES_A_ROLE.search(s.text) for s in said_sentences):
+        if states_a_role:
             present.add("task")  # "I was head of data platform" answers "what was your role?"
-        present |= {_LABELLED_ELEMENT[m.group(1).lower()] for s in said_sentences if (m := _STAR_LABEL.match(s.text))}
+        labelled = (_STAR_LABEL.match(s.text) for s in _sentences(grade))
+        present |= {_LABELLED_ELEMENT[m.group(1).lower()] for m in labelled if m}
         for element in r.star:
             if element.id in present or not element.probe:
                 continue

@@ -423,6 +423,23 @@ def test_a_star_element_the_candidate_labels_is_not_asked_for(labelled: str, ele
     assert "star:result" in targets
 
 
+def test_a_stated_role_answers_who_owned_it_so_ownership_is_probed_last():
+    # Seen in a terminal walkthrough: "Task: I was the incident commander ..." was followed by "Who owned
+    # that outcome: who was accountable ...?".
+    answer = "The situation was a broken feed. I was the incident commander for the platform. Then we cut it."
+    q = question()
+    grade, _ = CueGrader(["ownership", "cost"], story=True)(q, answer, "Senior EM")
+    targets: list[str] = []
+    while (chosen := choose_offline(q, grade, targets)) is not None:
+        targets.append(chosen.gap.target)
+    assert targets[0] == "axis:cost" and targets[-1] == "axis:ownership", targets
+    grade, _ = CueGrader(["ownership", "cost"], story=True)(
+        q, answer.replace("I was the incident commander", "We met"), "x"
+    )
+    first = choose_offline(q, grade, [])
+    assert first is not None and first.gap.target == "axis:ownership"
+
+
 def test_a_long_key_point_is_asked_by_the_clause_the_candidate_has_not_said():
     # Seen in a terminal walkthrough: "I was the incident commander" was answered with "That touches on
     # “You ran incident command”", the first clause of a listed key point, when the rest was unsaid.

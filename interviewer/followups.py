@@ -29,6 +29,7 @@ from dataclasses import dataclass
 
 from interviewer.glossary import content_stems, content_words
 from interviewer.grading.axes import STRONG
+from interviewer.grading.features import PERMANENT
 from interviewer.grading.grade import Grade, SentenceJudgement
 from interviewer.grading.rubric import axis_matcher, rubric
 from interviewer.questions import Question
@@ -55,6 +56,7 @@ _STAR_LABEL = re.compile(
     r"^\W*(situation|context|task|my role|actions?|what changed(?: permanently)?|permanent change)s?\s*[:—–-]",
     re.IGNORECASE,
 )
+_SINCE_THEN = re.compile(r"\bsince\W*$", re.IGNORECASE)  # "... no silent drops since."
 _ROLE_NOUN = r"(?:lead|leading|head|manager|owner|commander|accountable|responsible|in charge|director|sponsor|dri)"
 _STATES_A_ROLE = re.compile(
     rf"\b(?:i was (?:the |a |an )?(?:\w+ ){{0,3}}?{_ROLE_NOUN}\b|i (?:led|owned|sponsored)\b|"
@@ -438,6 +440,10 @@ def gaps(question: Question, grade: Grade, recent: str = "", asked: list[str] | 
         present = {c.element for c in grade.star if c.present}
         if states_a_role:
             present.add("task")  # "I was head of data platform" answers "what was your role?"
+        if any(PERMANENT.search(s.text) or _SINCE_THEN.search(s.text) for s in _sentences(grade)):
+            # "There have been no silent drops since": the candidate has said what lasts; the grader's
+            # STAR check may still want more, and its feedback says so, but asking for it is not listening.
+            present.add("permanent_change")
         labelled = (_STAR_LABEL.match(s.text) for s in _sentences(grade))
         present |= {_LABELLED_ELEMENT[m.group(1).lower()] for m in labelled if m}
         for element in r.star:

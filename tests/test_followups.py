@@ -440,6 +440,30 @@ def test_a_stated_role_answers_who_owned_it_so_ownership_is_probed_last():
     assert first is not None and first.gap.target == "axis:ownership"
 
 
+@pytest.mark.parametrize(
+    "lasting",
+    [
+        "We added schema contracts to every producer and there have been no silent drops since.",
+        "Every producer is now checked in CI, and we now review contract breaks weekly.",
+    ],
+)
+def test_a_story_that_says_what_lasts_is_not_asked_what_changed_permanently(lasting: str):
+    # Seen in a terminal walkthrough: "What changed permanently ...?" right after "... no silent drops since".
+    answer = f"The situation was a broken feed. My job was to fix it. Then we backfilled it. {lasting}"
+    q = question()
+    grade, _ = CueGrader([], story=True)(q, answer, "Senior EM")
+    assert not next(c for c in grade.star if c.element == "permanent_change").present
+    targets: list[str] = []
+    while (chosen := choose_offline(q, grade, targets)) is not None:
+        targets.append(chosen.gap.target)
+    assert "star:permanent_change" not in targets and "star:result" in targets
+    grade, _ = CueGrader([], story=True)(q, answer.replace(lasting, "We were relieved."), "Senior EM")
+    targets = []
+    while (chosen := choose_offline(q, grade, targets)) is not None:
+        targets.append(chosen.gap.target)
+    assert "star:permanent_change" in targets
+
+
 def test_a_long_key_point_is_asked_by_the_clause_the_candidate_has_not_said():
     # Seen in a terminal walkthrough: "I was the incident commander" was answered with "That touches on
     # “You ran incident command”", the first clause of a listed key point, when the rest was unsaid.

@@ -25,6 +25,7 @@ they're probing" notes); with an LLM, `bundled/prompts/follow_up.md.j2` rewords 
 from __future__ import annotations
 
 import re
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 
 from interviewer.glossary import content_stems, content_words
@@ -44,8 +45,6 @@ MAX_QUOTE_WORDS = 24  # a clause longer than this is cut at its next conjunction
 MIN_QUOTE_WORDS = 3
 RELATED = 0.4  # cosine below which MiniLM's sentences of one domain are about different things
 _DISENGAGED = ("too_short", "keyword_list", "non_english")
-# The candidate saying what their role was, often inside the situation ("At a logistics company I was
-# leading the integration ..."): the STAR task, whether or not the sentence is mostly scene-setting.
 # A sentence the candidate labels with its STAR element ("Situation: the PTO team needed ...") is that
 # element, to the interviewer: "set the scene" after it is not listening. Not a result: a result is
 # measured, and "Result: we reduced time-to-detect" is rightly asked for its numbers.
@@ -57,6 +56,8 @@ _STAR_LABEL = re.compile(
     re.IGNORECASE,
 )
 _SINCE_THEN = re.compile(r"\bsince\W*$", re.IGNORECASE)  # "... no silent drops since."
+# The candidate saying what their role was, often inside the situation ("At a logistics company I was
+# leading the integration ..."): the STAR task, whether or not the sentence is mostly scene-setting.
 _ROLE_NOUN = r"(?:lead|leading|head|manager|owner|commander|accountable|responsible|in charge|director|sponsor|dri)"
 _STATES_A_ROLE = re.compile(
     rf"\b(?:i was (?:the |a |an )?(?:\w+ ){{0,3}}?{_ROLE_NOUN}\b|i (?:led|owned|sponsored)\b|"
@@ -80,7 +81,6 @@ _NUMBER_WITH_UNIT = re.compile(
 )
 _HAS_DIGIT = re.compile(r"\d")
 _SENTENCE = re.compile(r"[^.!?\n]+[.!?]?")
-_WORD = re.compile(r"[a-z0-9]+")
 # For a missing STAR element, the quote comes from the element the candidate did give next to it.
 _STAR_NEIGHBOURS = {
     "situation": ("task", "action"),
@@ -160,15 +160,6 @@ def meaningful_phrase(sentence: str, terms: list[str] | None = None) -> str:
     return max(candidates, key=score)
 
 
-def _content(text: str) -> set[str]:
-    return content_words(text)
-
-
-def _stems(text: str) -> set[str]:
-    """Content words by their Snowball stems (glossary.py's stemmer)."""
-    return set(content_stems(text))
-
-
 def _sentences(grade: Grade) -> list[SentenceJudgement]:
     """The grade's judged sentences; a grade without them (a scripted or foreign engine) gets the answer
     cut at sentence ends, judged as nothing."""
@@ -207,15 +198,15 @@ class _Quoter:
         fresh = [p for p in verbatim if not any(p in u for u in self.used)]
         return (fresh or verbatim or [""])[0]  # words not quoted yet; the same words when that is all there is
 
-    def touching(self, wanted: set[str]) -> str:
+    def touching(self, wanted: AbstractSet[str]) -> str:
         """A fresh verbatim clause holding one of the `wanted` stems, from the sentence holding most of
         them; "" when no sentence holds one."""
         if not wanted:
             return ""
-        held = {i: len(wanted & _stems(s.text)) for i, s in enumerate(self.sentences)}
+        held = {i: len(wanted & content_stems(s.text)) for i, s in enumerate(self.sentences)}
         for i in sorted((i for i in held if held[i]), key=lambda i: (-held[i], -self.sentences[i].relevance)):
             clauses = _quotable_clauses(self.sentences[i].text)
-            fitting = [c for c in clauses if wanted & _stems(c) and c in self.grade.answer]
+            fitting = [c for c in clauses if wanted & content_stems(c) and c in self.grade.answer]
             fresh = [c for c in fitting if not any(c in u for u in self.used)]
             if fresh:
                 return min(fresh, key=lambda c: abs(len(_words(c)) - 10))
@@ -240,14 +231,14 @@ class _Quoter:
 
     def like(self, text: str) -> dict[int, float]:
         """Sentences sharing the most content words with `text` (a key point, a probing note)."""
-        wanted = _content(text)
+        wanted = content_words(text)
         return {
-            i: len(wanted & _content(s.text)) / max(1, len(wanted)) + 0.3 * float(s.relevant)
+            i: len(wanted & content_words(s.text)) / max(1, len(wanted)) + 0.3 * float(s.relevant)
             for i, s in enumerate(self.sentences)
         }
 
 
-def point_phrase(point: str, said: set[str] | None = None) -> str:
+def point_phrase(point: str, said: AbstractSet[str] | None = None) -> str:
     """A key point as a speakable phrase: no Markdown, and a long one cut to its label or to one clause.
 
     The clause is the first, unless `said` (the stems of what the candidate has said) is given: then it
@@ -263,7 +254,7 @@ def point_phrase(point: str, said: set[str] | None = None) -> str:
     speakable = [c for c in clauses if len(_words(c)) <= 16 and _speakable(c)]
 
     def unsaid(clause: str) -> float:
-        own = _stems(clause)
+        own = content_stems(clause)
         return len(own - (said or set())) / len(own) if own else 0.0
 
     if len(_words(text)) <= 12:
@@ -314,7 +305,8 @@ def gaps(question: Question, grade: Grade, recent: str = "", asked: list[str] | 
     topic = topic_of(question)
 
     # 1. Not engaging with this question: redirect to it, by name.
-    relevant = [s for s in _sentences(grade) if s.relevant]
+    said_sentences = _sentences(grade)  # everything said for this question, judged
+    relevant = [s for s in said_sentences if s.relevant]
     if "off_topic" in grade.flags:
         found.append(
             Gap(
@@ -363,7 +355,7 @@ def gaps(question: Question, grade: Grade, recent: str = "", asked: list[str] | 
     # scored 4-5, against 2 of the 41 where no sentence was that strong.
     by_axis = {a.axis: a for a in grade.axes}
     tested = [a for a in grade.tested_axes if a in by_axis]
-    states_a_role = any(_STATES_A_ROLE.search(s.text) for s in _sentences(grade))
+    states_a_role = any(_STATES_A_ROLE.search(s.text) for s in said_sentences)
     spoken_to = {a for a in tested if _strongest_on(relevant, a) >= STRONG}
     if states_a_role and "ownership" in tested:
         spoken_to.add("ownership")  # "I was the incident commander" has said who was accountable
@@ -381,11 +373,11 @@ def gaps(question: Question, grade: Grade, recent: str = "", asked: list[str] | 
     # grader did not count as evidence): asking for it back would not be listening.
     # Words are compared by their stems, so "kindness" is said by "I was kind" and "decisions" by "a
     # decision".
-    said = _stems(grade.answer)
+    said = content_stems(grade.answer)
     missed = [
         p
         for p in sorted(grade.missed_points, key=lambda p: -p.similarity)
-        if len(_stems(p.text) - said) > len(_stems(p.text)) / 3
+        if len(content_stems(p.text) - said) > len(content_stems(p.text)) / 3
         and _speakable(point_phrase(p.text, said))
         and not _HAS_DIGIT.search(p.text)  # "Effort: 2 weeks to optimize" is the model story's own figure
         and p.star_slot is None  # a STAR template's slot ("What broke") is asked as its STAR element, in 5
@@ -397,7 +389,7 @@ def gaps(question: Question, grade: Grade, recent: str = "", asked: list[str] | 
         # the question) and is close to it (MiniLM puts unrelated sentences of one domain below RELATED,
         # evidence.py), or that says half of its own words: "I owned his performance plan" touches
         # "Coaching plan", and "where does a coaching plan fit?" would not be listening.
-        own = _stems(point) - _stems(question.text)
+        own = content_stems(point) - content_stems(question.text)
         near = missed[0].similarity >= RELATED or (bool(own) and 2 * len(own & said) >= len(own))
         touching = quoter.touching(own) if near else ""
         quote = touching or quoter.quote(quoter.like(point))  # beside the clause asked about
@@ -440,11 +432,11 @@ def gaps(question: Question, grade: Grade, recent: str = "", asked: list[str] | 
         present = {c.element for c in grade.star if c.present}
         if states_a_role:
             present.add("task")  # "I was head of data platform" answers "what was your role?"
-        if any(PERMANENT.search(s.text) or _SINCE_THEN.search(s.text) for s in _sentences(grade)):
+        if any(PERMANENT.search(s.text) or _SINCE_THEN.search(s.text) for s in said_sentences):
             # "There have been no silent drops since": the candidate has said what lasts; the grader's
             # STAR check may still want more, and its feedback says so, but asking for it is not listening.
             present.add("permanent_change")
-        labelled = (_STAR_LABEL.match(s.text) for s in _sentences(grade))
+        labelled = (_STAR_LABEL.match(s.text) for s in said_sentences)
         present |= {_LABELLED_ELEMENT[m.group(1).lower()] for m in labelled if m}
         for element in r.star:
             if element.id in present or not element.probe:
@@ -491,8 +483,10 @@ def _axis_gap(axis_id: str, score: int | None, quoter: _Quoter, question: Questi
         return None
     # The axis's probe that shares most words with the question and the answer; the first (the general
     # one, which quotes the candidate) unless another fits better.
-    context = _content(question.text) | _content(" ".join(s.text for s in quoter.sentences))
-    probe = max(axis.probes, key=lambda p: (len(_content(p) & context) - (0 if "{quote}" in p else 1), "{quote}" in p))
+    context = content_words(question.text) | content_words(" ".join(s.text for s in quoter.sentences))
+    probe = max(
+        axis.probes, key=lambda p: (len(content_words(p) & context) - (0 if "{quote}" in p else 1), "{quote}" in p)
+    )
     state = "no evidence" if score is None else f"level {score} of 5"
     which = "which this question tests" if tested else "which the answer did not touch"
     terms = [t for t, _, _ in axis_matcher(axis_id).find(" ".join(s.text for s in quoter.sentences))]

@@ -22,7 +22,7 @@ from typer.testing import CliRunner
 
 from interviewer.evals.followups import re_ask, summarise
 from interviewer.evals.grading import Item, Labels
-from interviewer.followups import AXIS_TARGETS, PLAIN_TARGETS, STAR_TARGETS, choose_offline, meaningful_phrase
+from interviewer.followups import AXIS_TARGETS, PLAIN_TARGETS, STAR_TARGETS, FollowUp, choose_offline, meaningful_phrase
 from interviewer.grading.grade import (
     AxisGrade,
     Evidence,
@@ -168,6 +168,14 @@ COMPANIES = ["a retailer", "a bank", "a streaming service", "an insurer", "a log
 UNITS = ["TB a day", "pipelines", "engineers", "tables", "dashboards", "jobs an hour"]
 
 
+def every_follow_up(q: Question, grade: Grade) -> list[FollowUp]:
+    """The follow-ups the offline chooser asks one after another for `grade`, until it has none left."""
+    asked: list[FollowUp] = []
+    while (chosen := choose_offline(q, grade, [f.gap.target for f in asked])) is not None:
+        asked.append(chosen)
+    return asked
+
+
 def cue_sentence(rng: random.Random, cue: str) -> str:
     n = rng.randint(2, 900)
     templates = [
@@ -260,10 +268,9 @@ def test_priority_red_flag_then_tested_axes_then_key_point_probing_then_star(tmp
     q = question(probing="Decision rights and escalation")
     grader = CueGrader(["cost", "ownership"], story=True)
     grade, _ = grader(q, answer, "Senior EM")
-    targets: list[str] = []
-    while (chosen := choose_offline(q, grade, targets)) is not None:
-        targets.append(chosen.gap.target)
-        assert chosen.gap.quote in answer
+    follow_ups = every_follow_up(q, grade)
+    targets = [f.gap.target for f in follow_ups]
+    assert all(f.gap.quote in answer for f in follow_ups)
     assert targets[:7] == [
         "red_flag:tool_first",
         "axis:cost",
@@ -277,9 +284,7 @@ def test_priority_red_flag_then_tested_axes_then_key_point_probing_then_star(tmp
     assert "star:situation" not in targets and "star:action" not in targets
     # Not a story question: STAR elements are never asked for.
     story_free, _ = CueGrader(["cost", "ownership"], story=False)(q, answer, "Senior EM")
-    asked: list[str] = []
-    while (chosen := choose_offline(q, story_free, asked)) is not None:
-        asked.append(chosen.gap.target)
+    asked = [f.gap.target for f in every_follow_up(q, story_free)]
     assert asked and not any(t.startswith("star:") for t in asked)
 
 
@@ -291,9 +296,7 @@ def test_a_thinly_evidenced_axis_waits_for_the_missed_key_point_and_one_at_level
     grade = grade.model_copy(
         update={"axes": [a.model_copy(update={"score": at.get(a.axis, a.score)}) for a in grade.axes]}
     )
-    targets: list[str] = []
-    while (chosen := choose_offline(q, grade, targets)) is not None:
-        targets.append(chosen.gap.target)
+    targets = [f.gap.target for f in every_follow_up(q, grade)]
     assert targets[:5] == ["axis:ownership", "key_point", "probing", "axis:cost", "star:task"]
 
 
@@ -308,9 +311,7 @@ def test_an_axis_a_sentence_speaks_to_squarely_is_probed_last_whatever_its_level
     grade = grade.model_copy(
         update={"axes": [a.model_copy(update={"score": at.get(a.axis, a.score)}) for a in grade.axes]}
     )
-    targets: list[str] = []
-    while (chosen := choose_offline(q, grade, targets)) is not None:
-        targets.append(chosen.gap.target)
+    targets = [f.gap.target for f in every_follow_up(q, grade)]
     assert targets[0] == "axis:cost"
     assert targets[-1] == "axis:ownership"
     # The same answer without the ownership sentence is asked about ownership first, at levels 1 and none.
@@ -331,11 +332,9 @@ def test_a_key_point_said_in_other_forms_is_not_asked_back_and_one_touched_is_pr
     q = question()
     grade, _ = CueGrader([], story=False)(q, answer, "Senior EM")
     assert {p.text for p in grade.missed_points} == set(KEY_POINTS)  # the grader missed both
-    targets: list[str] = []
-    texts: list[str] = []
-    while (chosen := choose_offline(q, grade, targets)) is not None:
-        targets.append(chosen.gap.target)
-        texts.append(chosen.text)
+    follow_ups = every_follow_up(q, grade)
+    targets = [f.gap.target for f in follow_ups]
+    texts = [f.text for f in follow_ups]
     asked = [t for t, target in zip(texts, targets, strict=True) if target == "key_point"]
     assert len(asked) == 1 and "showback per domain" in asked[0], texts
     assert '"we published a showback to leads"' in asked[0] and "one level deeper" in asked[0]
@@ -385,15 +384,11 @@ def test_a_story_that_states_the_candidates_role_is_not_asked_for_it(tmp_path: P
     q = question()
     grade, _ = CueGrader([], story=True)(q, answer, "Senior EM")
     assert not next(c for c in grade.star if c.element == "task").present
-    targets: list[str] = []
-    while (chosen := choose_offline(q, grade, targets)) is not None:
-        targets.append(chosen.gap.target)
+    targets = [f.gap.target for f in every_follow_up(q, grade)]
     assert "star:task" not in targets and "star:result" in targets
     plain = answer.replace(role + " ", "")
     grade, _ = CueGrader([], story=True)(q, plain, "Senior EM")
-    targets = []
-    while (chosen := choose_offline(q, grade, targets)) is not None:
-        targets.append(chosen.gap.target)
+    targets = [f.gap.target for f in every_follow_up(q, grade)]
     assert "star:task" in targets
 
 
@@ -411,15 +406,11 @@ def test_a_star_element_the_candidate_labels_is_not_asked_for(labelled: str, ele
     q = question()
     grade, _ = CueGrader([], story=True)(q, answer, "Senior EM")
     assert not next(c for c in grade.star if c.element == element).present
-    targets: list[str] = []
-    while (chosen := choose_offline(q, grade, targets)) is not None:
-        targets.append(chosen.gap.target)
+    targets = [f.gap.target for f in every_follow_up(q, grade)]
     assert f"star:{element}" not in targets and "star:result" in targets
     # A labelled result is still asked for its numbers: a result is measured, a label does not make one.
     grade, _ = CueGrader([], story=True)(q, "Result: we reduced time-to-detect. Then we cut the backlog.", "Senior EM")
-    targets = []
-    while (chosen := choose_offline(q, grade, targets)) is not None:
-        targets.append(chosen.gap.target)
+    targets = [f.gap.target for f in every_follow_up(q, grade)]
     assert "star:result" in targets
 
 
@@ -429,9 +420,7 @@ def test_a_stated_role_answers_who_owned_it_so_ownership_is_probed_last():
     answer = "The situation was a broken feed. I was the incident commander for the platform. Then we cut it."
     q = question()
     grade, _ = CueGrader(["ownership", "cost"], story=True)(q, answer, "Senior EM")
-    targets: list[str] = []
-    while (chosen := choose_offline(q, grade, targets)) is not None:
-        targets.append(chosen.gap.target)
+    targets = [f.gap.target for f in every_follow_up(q, grade)]
     assert targets[0] == "axis:cost" and targets[-1] == "axis:ownership", targets
     grade, _ = CueGrader(["ownership", "cost"], story=True)(
         q, answer.replace("I was the incident commander", "We met"), "x"
@@ -453,14 +442,10 @@ def test_a_story_that_says_what_lasts_is_not_asked_what_changed_permanently(last
     q = question()
     grade, _ = CueGrader([], story=True)(q, answer, "Senior EM")
     assert not next(c for c in grade.star if c.element == "permanent_change").present
-    targets: list[str] = []
-    while (chosen := choose_offline(q, grade, targets)) is not None:
-        targets.append(chosen.gap.target)
+    targets = [f.gap.target for f in every_follow_up(q, grade)]
     assert "star:permanent_change" not in targets and "star:result" in targets
     grade, _ = CueGrader([], story=True)(q, answer.replace(lasting, "We were relieved."), "Senior EM")
-    targets = []
-    while (chosen := choose_offline(q, grade, targets)) is not None:
-        targets.append(chosen.gap.target)
+    targets = [f.gap.target for f in every_follow_up(q, grade)]
     assert "star:permanent_change" in targets
 
 
@@ -476,23 +461,22 @@ def test_a_long_key_point_is_asked_by_the_clause_the_candidate_has_not_said():
     grade, _ = CueGrader([], story=False)(q, answer, "Senior EM")
     missed = KeyPointCheck(text=point, chunk_id=MODEL_CHUNK.id, similarity=0.45, covered=False)
     grade = grade.model_copy(update={"key_points": [missed]})
-    targets: list[str] = []
-    texts: list[str] = []
-    while (chosen := choose_offline(q, grade, targets)) is not None:
-        targets.append(chosen.gap.target)
-        texts.append(chosen.text)
+    follow_ups = every_follow_up(q, grade)
+    targets = [f.gap.target for f in follow_ups]
+    texts = [f.text for f in follow_ups]
     asked = texts[targets.index("key_point")]
     assert "“fell back to a bounded-staleness snapshot”" in asked, asked
     assert "incident command”" not in asked
 
 
 def test_a_short_key_point_is_asked_whole_unless_one_of_its_clauses_was_said():
-    from interviewer.followups import _stems, point_phrase
+    from interviewer.followups import point_phrase
+    from interviewer.glossary import content_stems
 
     point = "Make cost visible per pipeline/domain/SLA; rank by waste and business value"
-    said = _stems("We published showback per domain and SLA tier so teams saw their cost per query.")
+    said = content_stems("We published showback per domain and SLA tier so teams saw their cost per query.")
     assert point_phrase(point, said) == "rank by waste and business value"
-    assert point_phrase(point, _stems("We moved batch jobs to spot instances.")) == point  # neither said
+    assert point_phrase(point, content_stems("We moved batch jobs to spot instances.")) == point  # neither said
     assert point_phrase(point) == point
 
 
@@ -506,11 +490,9 @@ def test_a_story_templates_slot_is_never_asked_as_a_key_point():
         text="What broke", chunk_id=MODEL_CHUNK.id, similarity=0.9, covered=False, star_slot="situation"
     )
     grade = grade.model_copy(update={"key_points": [slot, *grade.key_points]})
-    targets: list[str] = []
-    texts: list[str] = []
-    while (chosen := choose_offline(q, grade, targets)) is not None:
-        targets.append(chosen.gap.target)
-        texts.append(chosen.text)
+    follow_ups = every_follow_up(q, grade)
+    targets = [f.gap.target for f in follow_ups]
+    texts = [f.text for f in follow_ups]
     assert "star:situation" in targets and not any("What broke" in t for t in texts), texts
 
 

@@ -131,11 +131,6 @@ def is_story_question(text: str, origin: str | None = None) -> bool:
     return origin == "star_topic" or bool(_STORY_PROMPT.match(text.strip().strip('"“”')))
 
 
-def clean_points(hit: Hit, story_only_actions: bool) -> list[str]:
-    """The texts of `clean_claims`."""
-    return [c.text for c in clean_claims(hit, story_only_actions)]
-
-
 def clean_claims(hit: Hit, story_only_actions: bool) -> list[Claim]:
     """A model-answer chunk's key points as short claims.
 

@@ -113,21 +113,21 @@ def test_key_points_drop_markup_labels_tables_and_code():
 
 def test_a_listed_note_gives_one_point_per_phrase_without_its_conjunction():
     from interviewer.index import Hit
-    from interviewer.profiles import clean_points
+    from interviewer.profiles import clean_claims
 
     note = "- **Testing:** Outcomes, coaching plan, and time-bound decisions; clarity or kindness"
     hit = Hit(id="x:0", source="x.md", track="", kind="answer", heading="h", text=note, score=1.0)
-    points = clean_points(hit, story_only_actions=False)
+    points = [c.text for c in clean_claims(hit, story_only_actions=False)]
     assert points == ["Outcomes", "Coaching plan", "Time-bound decisions", "Clarity or kindness"], points
 
 
 def test_a_code_span_whose_backticks_became_backslashes_reads_as_plain_words():
     from interviewer.index import Hit
-    from interviewer.profiles import clean_points
+    from interviewer.profiles import clean_claims
 
     note = "1.  **Linting:** \\Black\\ and \\Ruff\\ for Python, \\sqlfluff\\ for SQL. Failed linting fails the build."
     hit = Hit(id="x:0", source="x.md", track="", kind="answer", heading="h", text=note, score=1.0)
-    points = clean_points(hit, story_only_actions=False)
+    points = [c.text for c in clean_claims(hit, story_only_actions=False)]
     assert points and not any("\\" in p for p in points), points
     assert "Black and Ruff for Python" in " ".join(points)
 
@@ -155,16 +155,16 @@ def test_a_key_point_another_point_says_with_more_is_dropped_and_the_fuller_one_
 
 def test_a_bold_star_label_leaves_no_markup_and_a_template_line_is_kept_but_a_narrated_one_is_not():
     from interviewer.index import Hit
-    from interviewer.profiles import clean_claims, clean_points
+    from interviewer.profiles import clean_claims
 
     story = (
         "**Situation:** What broke, which surfaces/users\n\n**Action**: Stabilize (safe fallback)\n"
         "*   **Result:** We cut incidents from 9 to 2 a quarter\n**Result:** Permanent guardrail changes"
     )
     hit = Hit(id="x:0", source="x.md", track="", kind="answer", heading="h", text=story, score=1.0)
-    points = clean_points(hit, story_only_actions=True)
+    points = [c.text for c in clean_claims(hit, story_only_actions=True)]
     assert points == ["What broke", "Which surfaces/users", "Stabilize (safe fallback)", "Permanent guardrail changes"]
-    assert not any("*" in p for p in clean_points(hit, story_only_actions=False))
+    assert not any("*" in c.text for c in clean_claims(hit, story_only_actions=False))
     # A template's Situation and Result slots ask for that STAR element; an Action slot names a move.
     slots = {c.text: c.star_slot for c in clean_claims(hit, story_only_actions=False)}
     assert slots["What broke"] == slots["Which surfaces/users"] == "situation"

@@ -377,3 +377,19 @@ def test_a_short_key_point_said_in_so_many_words_is_covered_however_long_the_sen
     assert "Domain budgets" not in {p.text for p in said.missed_points}
     unsaid = grade_answer(question, plan.format("forecast"), index)
     assert "Domain budgets" in {p.text for p in unsaid.missed_points}
+
+
+@pytest.mark.parametrize("denial", ["We never set", "We did not set", "We didn't set", "Honestly we haven't set"])
+def test_a_sentence_that_denies_a_key_point_does_not_cover_it(index: Index, denial: str):
+    # Seen in a walkthrough: "We did not quarantine" counted as covering a quarantine point, since cosine
+    # puts a denial right beside what it denies. The same sentence without the negation covers it.
+    question = "Our data bill is up 40% QoQ. What lands next week vs next quarter to arrest spend?"
+    plan = (
+        "Next week I would tag every cluster and job by team and stop idle clusters after 30 minutes. "
+        "{} domain budgets that each domain lead owns. Next quarter I would retire pipelines nobody "
+        "reads in a monthly review."
+    )
+    said = grade_answer(question, plan.format("We set"), index)
+    assert "Domain budgets" not in {p.text for p in said.missed_points}
+    denied = grade_answer(question, plan.format(denial), index)
+    assert "Domain budgets" in {p.text for p in denied.missed_points}

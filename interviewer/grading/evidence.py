@@ -22,7 +22,7 @@ from functools import cached_property, lru_cache
 
 import numpy as np
 
-from interviewer.glossary import content_stems
+from interviewer.glossary import content_stems, stems
 from interviewer.grading import guards
 from interviewer.grading.features import (
     PAIR_FEATURES,
@@ -407,12 +407,14 @@ def assemble(
         sims = points @ vectors.T if len(vectors) else np.zeros((len(points), 0))
         question_stems = content_stems(profiled.profile.text)
         for k in range(len(points)):
-            row = sims[k, relevant] if relevant else np.zeros(0)
+            point = profiled.profile.key_points[k].text if k < len(profiled.profile.key_points) else ""
+            saying = [i for i in relevant if not _denies(point, question_stems, texts[i])]
+            row = sims[k, saying] if saying else np.zeros(0)
             best = int(np.argmax(row)) if len(row) else -1
             similarity = float(row[best]) if best >= 0 else 0.0
-            covered = relevant[best] if best >= 0 and similarity >= COVER_THRESHOLD else None
-            if covered is None and k < len(profiled.profile.key_points):
-                covered = _says_in_words(profiled.profile.key_points[k].text, question_stems, texts, relevant)
+            covered = saying[best] if best >= 0 and similarity >= COVER_THRESHOLD else None
+            if covered is None and point:
+                covered = _says_in_words(point, question_stems, texts, saying)
             key_points.append(KeyPointMatch(k, similarity, covered))
             if covered is not None and sentences[covered].key_point is None:
                 sentences[covered].key_point = k
@@ -448,6 +450,38 @@ def _says_in_words(point: str, question_stems: frozenset[str], texts: list[str],
     if not wanted or wanted <= question_stems:
         return None
     return next((i for i in relevant if wanted <= content_stems(texts[i])), None)
+
+
+# Verbal negation: "did not", "never", "wasn't". Not "no" or "without", which as often state an
+# achievement ("no silent drops since", "migrated without downtime") as deny one.
+_TOKEN = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
+_NEGATORS = frozenset({"not", "never", "nor"})
+_NOT_A_DENIAL = frozenset({"only", "just", "merely", "simply"})  # "not only X but Y" says X
+NEGATION_REACH = 3  # words after a negator that it denies
+
+
+def _denies(point: str, question_stems: frozenset[str], text: str) -> bool:
+    """Whether the sentence says the point was not done: every content word it shares with the point
+    sits within NEGATION_REACH words after a negator ("We did not quarantine bad events" against
+    "Isolate (quarantine/cutover)"). Cosine puts such a sentence right beside the point it denies. A
+    sentence that also says some of the point outside the negation ("production never runs on
+    interactive clusters" against "production runs on job clusters") states the point in the negative,
+    and a point that is itself a negation ("never lose data") is left to cosine."""
+    if any(_negator(t) for t in _TOKEN.findall(point.lower())):
+        return False
+    wanted = content_stems(point) - question_stems
+    tokens = _TOKEN.findall(text.lower().replace("\u2019", "'"))
+    shared: set[str] = set()
+    denied: set[str] = set()
+    for i, token in enumerate(tokens):
+        shared |= content_stems(token) & wanted
+        if _negator(token) and i + 1 < len(tokens) and tokens[i + 1] not in _NOT_A_DENIAL:
+            denied |= set(stems(" ".join(tokens[i + 1 : i + 1 + NEGATION_REACH]))) & wanted
+    return bool(shared) and shared <= denied
+
+
+def _negator(token: str) -> bool:
+    return token in _NEGATORS or token.endswith("n't")
 
 
 def _red_flags(sentences: list[SentenceEvidence], relevant: list[int]) -> dict[str, list[int]]:

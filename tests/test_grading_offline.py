@@ -362,6 +362,28 @@ def test_a_storys_role_line_counts_as_its_task_though_it_is_far_from_the_questio
     assert not next(c for c in grade_answer(question, alone, index).star if c.element == "task").present
 
 
+def test_ownership_without_evidence_names_the_role_the_story_states(index: Index):
+    # Walkthrough: "Ownership: no evidence, nothing in the answer spoke to it" beside "✓ Task: I was the
+    # incident commander". A role alone does not score Ownership, but the feedback says it heard it.
+    question = "Tell me about a major incident."
+    story = (
+        "Situation: last spring a bad schema change in the checkout events broke our revenue dashboards for "
+        "six hours. {}Actions: we quarantined the bad events and replayed the good ones from the raw zone. "
+        "Result: dashboards were correct within the day, and afterwards we added a contract check in CI."
+    )
+    told = grade_answer(question, story.format("Task: I was the incident commander. "), index)
+    ownership = next(a for a in told.axes if a.axis == "ownership")
+    task = next(c for c in told.star if c.element == "task")
+    assert ownership.score is None and task.present
+    assert ownership.evidence[0].quote == task.evidence[0].quote == "Task: I was the incident commander."
+    assert "nothing in the answer spoke to it" not in ownership.feedback
+    assert any("beyond a stated role" in p.text and "incident commander" in p.text for p in told.risks)
+    untold = grade_answer(question, story.format(""), index)
+    silent = next(a for a in untold.axes if a.axis == "ownership")
+    assert silent.score is None and "nothing in the answer spoke to it" in silent.feedback
+    assert not any(e.quote for e in silent.evidence)
+
+
 def test_a_short_key_point_said_in_so_many_words_is_covered_however_long_the_sentence(index: Index):
     # Seen in a terminal walkthrough: "Misses the model answer's point: Domain budgets" beside "showback
     # per domain with a budget each domain lead owns". The long sentence sits far from the two-word

@@ -41,6 +41,7 @@ MAX_STRENGTHS = 5
 MAX_RISKS = 6
 MAX_MISSED_IN_RISKS = 2
 MAX_QUOTE_WORDS = 40
+ROLE_AXIS = "ownership"  # the axis a story's stated role (its Task: "your role and decision rights") bears on
 
 
 @dataclass
@@ -170,6 +171,13 @@ def build_grade(
     def quote(i: int) -> str:
         return sentences[i].text
 
+    # STAR elements judged present, each with its sentences, the surest first.
+    present = assessment.present()
+
+    def star_sentences(element: str) -> list[int]:
+        found = assessment.star.get(element, []) if element in present else []
+        return sorted(found, key=lambda i: -sentences[i].star.get(element, 0.0))
+
     # Axes: the level, what the answer showed (quoted), and what the next level needs.
     axes: list[AxisGrade] = []
     for axis in r.axes:
@@ -181,14 +189,22 @@ def build_grade(
         # strengths and the axis line all quote the same sentence for an axis.
         ev = [Evidence(quote=quote(i), citation=citation) for i in chosen]
         if level_found is None:
+            role = star_sentences("task")[:1] if axis.id == ROLE_AXIS else []
             why = (
                 "not assessed: the answer is not in English"
                 if not_assessed
+                # The story's Task is its role, and a role alone is not ownership; saying "nothing spoke
+                # to it" beside "Task: I was the incident commander" reads as not listening.
+                else f"a role is stated (“{_short(quote(role[0]))}”) but not what you owned or decided in it: "
+                f"{axis.question}"
+                if role
                 else f"nothing in the answer spoke to it ({axis.question})"
             )
-            shown, missing = "", axis.levels[3]
+            shown = f"a stated role only, “{_short(quote(role[0]))}”" if role else ""
+            missing = axis.levels[3]
             feedback = f"Not enough evidence{' — this question tests it' if tested else ''}: {why}."
-            ev = [Evidence(citation=citation)] if citation else []
+            ev = [Evidence(quote=quote(role[0]), citation=citation)] if role else []
+            ev = ev or ([Evidence(citation=citation)] if citation else [])
         else:
             facts = _facts(evidence, chosen[:1])  # what the quoted sentence itself holds, beside it
             shown = f"“{_short(quote(chosen[0]))}”" + (f" ({facts})" if facts else "") if chosen else ""
@@ -220,12 +236,6 @@ def build_grade(
     # (the first above the line read "I was the incident commander" as the Action, beside "I froze the
     # deploys, set up a war room").
     star: list[StarCheck] = []
-    present = assessment.present()
-
-    def star_sentences(element: str) -> list[int]:
-        found = assessment.star.get(element, []) if element in present else []
-        return sorted(found, key=lambda i: -sentences[i].star.get(element, 0.0))
-
     for element in r.star:
         found = star_sentences(element.id)
         citation = cites.rubric_source(element.sources)
@@ -413,7 +423,10 @@ def _risks(
     if not not_assessed:
         for axis in axes:
             if axis.tested and (axis.score is None or axis.score <= 2):
-                gap = "no evidence" if axis.score is None else f"only level {axis.score}"
+                gap = f"only level {axis.score}" if axis.score is not None else "no evidence"
+                role_quote = next((e.quote for e in axis.evidence if e.quote), None) if axis.score is None else None
+                if role_quote:  # a stated role, quoted as the STAR Task
+                    gap += f" beyond a stated role (“{_short(role_quote)}”)"
                 points.append(
                     Point(
                         text=f"{axis.name}, which this question tests: {gap}. The bar: {axis.missing.rstrip('.')}",

@@ -467,17 +467,23 @@ def _denies(point: str, question_stems: frozenset[str], text: str) -> bool:
     sentence that also says some of the point outside the negation ("production never runs on
     interactive clusters" against "production runs on job clusters") states the point in the negative,
     and a point that is itself a negation ("never lose data") is left to cosine."""
-    if any(_negator(t) for t in _TOKEN.findall(point.lower())):
+    denied = _negated_stems(text)
+    if not denied or _negated_stems(point):
         return False
-    wanted = content_stems(point) - question_stems
-    tokens = _TOKEN.findall(text.lower().replace("\u2019", "'"))
-    shared: set[str] = set()
-    denied: set[str] = set()
-    for i, token in enumerate(tokens):
-        shared |= content_stems(token) & wanted
-        if _negator(token) and i + 1 < len(tokens) and tokens[i + 1] not in _NOT_A_DENIAL:
-            denied |= set(stems(" ".join(tokens[i + 1 : i + 1 + NEGATION_REACH]))) & wanted
+    shared = content_stems(text) & (content_stems(point) - question_stems)
     return bool(shared) and shared <= denied
+
+
+@lru_cache(maxsize=65536)
+def _negated_stems(text: str) -> frozenset[str]:
+    """The stems of the words a negator in the text reaches (remembered per text: a grade asks this
+    of each sentence once per key point)."""
+    tokens = _TOKEN.findall(text.lower().replace("\u2019", "'"))
+    found: set[str] = set()
+    for i, token in enumerate(tokens):
+        if _negator(token) and i + 1 < len(tokens) and tokens[i + 1] not in _NOT_A_DENIAL:
+            found |= set(stems(" ".join(tokens[i + 1 : i + 1 + NEGATION_REACH])))
+    return frozenset(found)
 
 
 def _negator(token: str) -> bool:
